@@ -1,0 +1,36 @@
+"""GONE: remove people (and other objects) from photographs.
+
+Mask R-CNN (Matterport-compatible, `mrcnn/`) finds them, DeepFill v1 (Yu et al. 2018,
+`inpaint/`) fills the hole, `gone/` chains the two. Keras 3; TensorFlow (default) or JAX backend.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="gone",
+    version="0.1.0",
+    description="GONE Offers Nice Editing: remove people from photos (Mask R-CNN + DeepFill v1, Keras 3)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["mrcnn", "mrcnn.*", "inpaint", "inpaint.*", "gone", "gone.*",
+                                    "data_prep", "data_prep.*"]),
+    install_requires=[
+        "keras>=3.5",
+        "tensorflow>=2.16",  # the default Keras backend; JAX users install the [jax] extra
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "scikit-image>=0.22",
+        "pycocotools>=2.0.7",
+        "h5py>=3.8",
+        "matplotlib>=3.7",
+        "absl-py>=1.4",
+        "pyyaml>=6.0",
+        "pillow>=10.0",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "jax": ["jax>=0.4.30"],
+        "test": ["pytest>=7.4", "jax[cpu]>=0.4.30"],
+    },
+    entry_points={"console_scripts": ["gone=gone.cli:main"]},
+)

@@ -1,0 +1,84 @@
+"""Fixtures shared by the whole suite.
+
+Golden data lives in `../shared/reference` (beside the checkout), or wherever the environment
+variable GONE_SHARED_REFERENCE points. Tests that need it skip with a clear reason when it is absent.
+"""
+import os
+import pathlib
+import subprocess
+import sys
+import tarfile
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _reference_root():
+    env = os.environ.get("GONE_SHARED_REFERENCE")
+    if env:
+        return pathlib.Path(env)
+    return REPO_ROOT.parent / "shared" / "reference"
+
+
+@pytest.fixture(scope="session")
+def reference_dir():
+    """`../shared/reference`; skips the test when the golden data is not beside the checkout."""
+    root = _reference_root()
+    if not root.is_dir():
+        pytest.skip(f"golden reference data not found at {root} (set GONE_SHARED_REFERENCE)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def mrcnn_reference_dir(reference_dir):
+    d = reference_dir / "mask_rcnn"
+    if not d.is_dir():
+        pytest.skip(f"{d} is missing")
+    return d
+
+
+@pytest.fixture(scope="session")
+def deepfill_reference_dir(reference_dir):
+    d = reference_dir / "deepfill_v1"
+    if not d.is_dir():
+        pytest.skip(f"{d} is missing")
+    return d
+
+
+@pytest.fixture(scope="session")
+def mrcnn_reference_weights(mrcnn_reference_dir, tmp_path_factory):
+    """The synthetic COCO weight file (Keras-2 HDF5 layout, 257 MB) made by the reference's
+    make_weights.py, with variable-length string attributes (as Keras 2.15 writes them)."""
+    return _make_mrcnn_weights(mrcnn_reference_dir, tmp_path_factory, "vlen")
+
+
+@pytest.fixture(scope="session")
+def mrcnn_reference_weights_fixed(mrcnn_reference_dir, tmp_path_factory):
+    """Same arrays, fixed-length string attributes, as in the published h5py-2-era file."""
+    return _make_mrcnn_weights(mrcnn_reference_dir, tmp_path_factory, "fixed")
+
+
+def _make_mrcnn_weights(ref, tmp_path_factory, strings):
+    out = tmp_path_factory.mktemp("mrcnn_weights") / f"mask_rcnn_synthetic_{strings}.h5"
+    subprocess.run([sys.executable, str(ref / "make_weights.py"), str(ref / "mrcnn_coco_h5_manifest.json"),
+                    str(out), "--strings", strings], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def deepfill_release_ckpt(deepfill_reference_dir):
+    """Yu et al. TF1 checkpoint directory with the 84 generator variables."""
+    return deepfill_reference_dir / "release_like_ckpt"
+
+
+@pytest.fixture(scope="session")
+def deepfill_full_ckpt(deepfill_reference_dir, tmp_path_factory):
+    """full_ckpt.tar.xz unpacked: generator + critic variables."""
+    out = tmp_path_factory.mktemp("deepfill_full")
+    with tarfile.open(deepfill_reference_dir / "full_ckpt.tar.xz", "r:xz") as tar:
+        tar.extractall(out, filter="data")
+    return out / "full_ckpt"
