@@ -1,0 +1,8 @@
+"""GONE pipeline: detections -> hole masks -> DeepFill inpainting, plus CLI, I/O, weights, metrics.
+
+Modules: ``gone.io`` (read/write images), ``gone.masks`` (hole masks from detections),
+``gone.pipeline`` (PeopleRemover), ``gone.models`` (build Mask R-CNN / DeepFill),
+``gone.weights`` (published weight files), ``gone.metrics`` (gradient norm, PSNR, SSIM, l1),
+``gone.cli`` (the ``gone`` command). Heavy dependencies (Keras, TensorFlow) load lazily.
+"""
+__version__ = "0.1.0"

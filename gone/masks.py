@@ -1,0 +1,221 @@
+"""Hole masks from detections (stage 2 of the pipeline: detections -> hole to inpaint).
+
+A *detections* dict follows Matterport's ``MaskRCNN.detect()`` result for one image:
+``rois`` int32 [N, 4] (y1, x1, y2, x2 in pixels, y2/x2 exclusive), ``class_ids`` int32 [N],
+``scores`` float32 [N], ``masks`` bool [H, W, N].
+
+Strategies (``STRATEGIES``):
+
+- ``"box"``: union of the selected bounding boxes (Matterport masks lie inside their box, so
+  the box always covers the mask);
+- ``"mask"``: union of the selected instance masks, as detected;
+- ``"dilated"``: union of the instance masks, each grown by a Euclidean disk of radius ``r``
+  pixels. ``dilation`` is either an int (``r`` in pixels) or a float in (0, 1): a fraction of
+  the *instance size*, defined as the larger side of the instance's bounding box
+  (``r = round(fraction * max(y2 - y1, x2 - x1))``). Why a fraction: Mask R-CNN predicts a 28x28
+  mask per box, so its boundary error (and the blur/shadow halo a person leaves) scales with
+  the instance size, not with the image. See ``docs/gone.md`` for how the default was chosen.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from scipy import ndimage
+
+STRATEGIES = ("box", "mask", "dilated")
+
+# Default dilation: 5 % of the instance's larger box side (about 1.4 cells of Mask R-CNN's 28x28
+# mask grid). Chosen by the measurement documented in docs/gone.md.
+DEFAULT_DILATION = 0.05
+
+# An image is a "large crop" when the hole covers more than this fraction of it.
+LARGE_CROP_THRESHOLD = 0.5
+
+
+def coco_class_names():
+    """The 81 Matterport COCO class names ('BG' first). Imported from mrcnn when available."""
+    try:
+        from mrcnn.datasets.coco import COCO_CLASS_NAMES
+        return list(COCO_CLASS_NAMES)
+    except Exception:  # mrcnn not importable: the same public list (Matterport demo notebook)
+        return list(_COCO_CLASS_NAMES)
+
+
+_COCO_CLASS_NAMES = (
+    "BG", "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
+    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
+    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
+    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
+    "teddy bear", "hair drier", "toothbrush")
+
+
+def class_ids_for(classes, class_names=None):
+    """Map class names and/or integer ids to a set of ids. ``None`` means every class."""
+    if classes is None:
+        return None
+    if isinstance(classes, (str, numbers.Integral)):
+        classes = (classes,)
+    names = list(class_names) if class_names is not None else coco_class_names()
+    lookup = {n.lower(): i for i, n in enumerate(names)}
+    ids = set()
+    for c in classes:
+        if isinstance(c, numbers.Integral) and not isinstance(c, bool):
+            ids.add(int(c))
+        elif isinstance(c, str) and c.strip().isdigit():
+            ids.add(int(c.strip()))
+        elif isinstance(c, str) and c.strip().lower() in lookup:
+            ids.add(lookup[c.strip().lower()])
+        else:
+            raise ValueError(f"unknown class {c!r}; use a COCO class name such as 'person' or an integer id")
+    return ids
+
+
+def _n_instances(detections):
+    if "class_ids" in detections:
+        return len(detections["class_ids"])
+    if "masks" in detections:
+        return np.asarray(detections["masks"]).shape[-1]
+    return len(detections["rois"])
+
+
+def select_instances(detections, classes=("person",), min_score=0.0, class_names=None):
+    """Bool [N]: instances whose class is in ``classes`` (names or ids; None = all) and whose
+    score is >= ``min_score`` (instances without a ``scores`` entry count as score 1)."""
+    n = _n_instances(detections)
+    keep = np.ones(n, dtype=bool)
+    ids = class_ids_for(classes, class_names)
+    if ids is not None:
+        class_ids = np.asarray(detections.get("class_ids", np.ones(n, np.int32))).reshape(-1)
+        keep &= np.isin(class_ids, sorted(ids))
+    if min_score and "scores" in detections:
+        keep &= np.asarray(detections["scores"], dtype=np.float64).reshape(-1) >= float(min_score)
+    return keep
+
+
+def dilation_radius(dilation, box):
+    """Radius in pixels for one instance. ``dilation``: int pixels, or a float in (0, 1) =
+    fraction of the larger side of ``box`` (y1, x1, y2, x2)."""
+    if dilation is None:
+        dilation = DEFAULT_DILATION
+    if isinstance(dilation, str):
+        dilation = parse_dilation(dilation)
+    if dilation < 0:
+        raise ValueError(f"dilation must be >= 0, got {dilation}")
+    if isinstance(dilation, numbers.Integral) or dilation >= 1:
+        return int(round(dilation))
+    y1, x1, y2, x2 = (int(v) for v in box)
+    return int(round(float(dilation) * max(y2 - y1, x2 - x1, 0)))
+
+
+def parse_dilation(text):
+    """'15' or '15px' -> 15 pixels; '0.05' or '5%' -> fraction 0.05 of the instance size."""
+    t = str(text).strip().lower()
+    try:
+        if t.endswith("%"):
+            value = float(t[:-1]) / 100.0
+            if not 0 <= value < 1:
+                raise ValueError
+            return value
+        if t.endswith("px"):
+            return int(t[:-2])
+        if "." in t or "e" in t:
+            value = float(t)
+            return value if value < 1 else int(round(value))
+        return int(t)
+    except ValueError:
+        raise ValueError(f"invalid dilation {text!r}: use pixels ('15', '15px') or a fraction of the "
+                         f"instance size ('0.05', '5%')") from None
+
+
+def dilate_mask(mask, radius):
+    """Grow a bool mask by a Euclidean disk of ``radius`` pixels (pixel centres within
+    ``radius`` of a mask pixel are added). Works on the bounding region only, for speed."""
+    mask = np.asarray(mask, dtype=bool)
+    if radius <= 0 or not mask.any():
+        return mask.copy()
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    y0, y1 = max(ys.min() - radius, 0), min(ys.max() + radius + 1, h)
+    x0, x1 = max(xs.min() - radius, 0), min(xs.max() + radius + 1, w)
+    # Pad so the distance transform sees background around the region even at image borders.
+    sub = np.pad(mask[y0:y1, x0:x1], 1)
+    dist = ndimage.distance_transform_edt(~sub)
+    out = np.zeros_like(mask)
+    out[y0:y1, x0:x1] = (dist <= radius)[1:-1, 1:-1]
+    return out
+
+
+def box_mask(box, image_shape):
+    """Bool HxW, True inside the pixel box (y1, x1, y2, x2), y2/x2 exclusive, clipped to the image."""
+    h, w = image_shape[:2]
+    y1, x1, y2, x2 = (int(v) for v in box)
+    out = np.zeros((h, w), dtype=bool)
+    out[max(y1, 0):min(y2, h), max(x1, 0):min(x2, w)] = True
+    return out
+
+
+def boxes_from_masks(masks):
+    """[N, 4] int32 tight boxes (y1, x1, y2, x2 exclusive) of bool masks [H, W, N]; zeros if empty."""
+    masks = np.asarray(masks, dtype=bool)
+    boxes = np.zeros((masks.shape[-1], 4), dtype=np.int32)
+    for i in range(masks.shape[-1]):
+        rows = np.nonzero(masks[..., i].any(axis=1))[0]
+        cols = np.nonzero(masks[..., i].any(axis=0))[0]
+        if len(rows):
+            boxes[i] = (rows[0], cols[0], rows[-1] + 1, cols[-1] + 1)
+    return boxes
+
+
+def detections_from_masks(instance_masks, class_ids=None, scores=None):
+    """A Matterport-style detections dict from ground-truth instance masks (oracle mode):
+    bool [H, W, N] (or a single [H, W] mask), class 1 ('person') and score 1 by default."""
+    m = np.asarray(instance_masks, dtype=bool)
+    if m.ndim == 2:
+        m = m[..., None]
+    n = m.shape[-1]
+    return {
+        "rois": boxes_from_masks(m),
+        "class_ids": (np.ones(n, np.int32) if class_ids is None else np.asarray(class_ids, np.int32)),
+        "scores": (np.ones(n, np.float32) if scores is None else np.asarray(scores, np.float32)),
+        "masks": m,
+    }
+
+
+def hole_mask(detections, image_shape, strategy="dilated", dilation=DEFAULT_DILATION,
+              classes=("person",), min_score=0.0, class_names=None):
+    """Bool HxW hole: the union over the selected instances of the strategy's region."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    h, w = image_shape[:2]
+    hole = np.zeros((h, w), dtype=bool)
+    keep = select_instances(detections, classes=classes, min_score=min_score, class_names=class_names)
+    if not keep.any():
+        return hole
+    rois = np.asarray(detections["rois"]) if "rois" in detections else None
+    masks = np.asarray(detections["masks"], dtype=bool) if "masks" in detections else None
+    if strategy != "box" and masks is None:
+        raise ValueError(f"strategy {strategy!r} needs instance masks; these detections only have boxes")
+    if masks is not None and masks.shape[:2] != (h, w):
+        raise ValueError(f"detection masks are {masks.shape[:2]}, image is {(h, w)}")
+    if rois is None:
+        rois = boxes_from_masks(masks)
+    for i in np.nonzero(keep)[0]:
+        if strategy == "box":
+            hole |= box_mask(rois[i], (h, w))
+        elif strategy == "mask":
+            hole |= masks[..., i]
+        else:
+            hole |= dilate_mask(masks[..., i], dilation_radius(dilation, rois[i]))
+    return hole
+
+
+def large_crop_fraction(hole):
+    """Hole area / image area (float in [0, 1]); 'large' when > LARGE_CROP_THRESHOLD."""
+    hole = np.asarray(hole, dtype=bool)
+    return float(hole.mean()) if hole.size else 0.0

@@ -1,0 +1,303 @@
+"""End-to-end people removal: detect -> hole mask -> crop/scale/pad -> inpaint -> paste back.
+
+``PeopleRemover`` works with any detector exposing Matterport's ``detect(list_of_rgb_uint8)``
+(list of dicts with rois, class_ids, scores, masks) and any inpainter exposing
+``inpaint(image_rgb_uint8, mask_bool)`` (and optionally ``inpaint_batch(images, masks)``).
+
+Any image size is handled by inpainting *regions*: each connected part of the hole gets a
+context box (the hole's bounding box grown by ``context_margin`` x its larger side, at least
+``min_context`` px, clipped to the image); overlapping boxes are merged. A region whose larger
+side exceeds ``working_size`` is downscaled to it (DeepFill v1 was trained on 256x256 images with
+holes up to 128x128, so holes far larger than that at full resolution deteriorate), padded to a
+multiple of 8 (symmetric padding, marked as known), inpainted, scaled back and pasted **only
+inside the hole**: every output pixel outside the hole is bit-identical to the input.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+from scipy import ndimage
+
+from gone import masks as _masks
+
+LARGE_CROP_POLICIES = ("process", "skip", "warn")
+STATUSES = ("inpainted", "nothing_to_remove", "skipped_large_crop")
+
+
+class LargeCropWarning(UserWarning):
+    """The hole covers more than LARGE_CROP_THRESHOLD of the image."""
+
+
+@dataclasses.dataclass
+class RemovalResult:
+    output: np.ndarray               # RGB uint8 HxWx3
+    hole_mask: np.ndarray            # bool HxW, True = removed/inpainted
+    detections: dict | None          # Matterport detect() dict (None in oracle mode with a 2-D hole)
+    large_crop_fraction: float       # hole area / image area
+    status: str                      # one of STATUSES
+    message: str = ""
+
+
+@dataclasses.dataclass
+class _Region:
+    image_index: int
+    box: tuple                       # (y1, x1, y2, x2) in the full image, exclusive ends
+    crop: np.ndarray                 # uint8, working scale, padded to multiples of 8
+    mask: np.ndarray                 # bool, same size as crop
+    valid: tuple                     # (h, w) of the unpadded working-scale crop
+    result: np.ndarray | None = None
+
+
+def _check_image(image, index):
+    img = np.asarray(image)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[-1] != 3:
+        raise ValueError(f"image {index}: expected RGB uint8 HxWx3, got {img.dtype} {img.shape}")
+    if img.shape[0] < 1 or img.shape[1] < 1:
+        raise ValueError(f"image {index}: empty image {img.shape}")
+    return img
+
+
+def _resize_uint8(img, size_hw, downscale):
+    from PIL import Image
+    h, w = size_hw
+    if img.shape[:2] == (h, w):
+        return img.copy()
+    resample = Image.Resampling.LANCZOS if downscale else Image.Resampling.BICUBIC
+    return np.asarray(Image.fromarray(img).resize((w, h), resample=resample))
+
+
+def _resize_mask_cover(mask, size_hw):
+    """Downscale a bool mask so that every working pixel touching the hole is hole (area > 0)."""
+    from PIL import Image
+    h, w = size_hw
+    if mask.shape == (h, w):
+        return mask.copy()
+    area = np.asarray(Image.fromarray(mask.astype(np.float32)).resize((w, h), resample=Image.Resampling.BOX))
+    return area > 1e-6
+
+
+def _merge_boxes(boxes):
+    boxes = [list(b) for b in boxes]
+    merged = True
+    while merged:
+        merged = False
+        out = []
+        while boxes:
+            b = boxes.pop()
+            i = 0
+            while i < len(boxes):
+                o = boxes[i]
+                if b[0] < o[2] and o[0] < b[2] and b[1] < o[3] and o[1] < b[3]:
+                    b = [min(b[0], o[0]), min(b[1], o[1]), max(b[2], o[2]), max(b[3], o[3])]
+                    boxes.pop(i)
+                    merged = True
+                else:
+                    i += 1
+            out.append(b)
+        boxes = out
+    return [tuple(b) for b in sorted(boxes)]
+
+
+class PeopleRemover:
+    """Remove selected instances (default: people) from RGB uint8 images.
+
+    detector: Matterport-style model (``detect``); not needed when ``remove`` gets hole masks.
+    inpainter: DeepFill-style model (``inpaint`` / ``inpaint_batch``).
+    strategy, dilation, classes, min_score: see ``gone.masks.hole_mask`` (dilation None = default).
+    large_crop: "process" (inpaint anyway), "skip" (return the input unchanged, status
+    ``skipped_large_crop``) or "warn" (inpaint and warn) when the hole fraction > 0.5.
+    context_margin / min_context: context kept around each hole (fraction of its larger side / px).
+    working_size: largest side of a region fed to the inpainter (larger regions are downscaled).
+    batch_size: images per detector call and regions per inpainter call (None = detector's
+    config.BATCH_SIZE, else 1).
+    """
+
+    def __init__(self, detector=None, inpainter=None, strategy="dilated", dilation=None,
+                 classes=("person",), min_score=0.7, large_crop="process", context_margin=0.5,
+                 min_context=32, working_size=512, batch_size=None, class_names=None, progress=False):
+        if strategy not in _masks.STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(_masks.STRATEGIES)}")
+        if large_crop not in LARGE_CROP_POLICIES:
+            raise ValueError(f"large_crop must be one of {', '.join(LARGE_CROP_POLICIES)}, got {large_crop!r}")
+        if working_size is not None and (working_size < 8 or working_size % 8):
+            raise ValueError(f"working_size must be a positive multiple of 8, got {working_size}")
+        self.detector = detector
+        self.inpainter = inpainter
+        self.strategy = strategy
+        self.dilation = _masks.DEFAULT_DILATION if dilation is None else dilation
+        if isinstance(self.dilation, str):
+            self.dilation = _masks.parse_dilation(self.dilation)
+        self.classes = classes
+        _masks.class_ids_for(classes, class_names)  # validate early
+        self.min_score = float(min_score)
+        self.large_crop = large_crop
+        self.context_margin = float(context_margin)
+        self.min_context = int(min_context)
+        self.working_size = working_size
+        self.batch_size = batch_size
+        self.class_names = class_names
+        self.progress = progress
+
+    # -- detection ---------------------------------------------------------------------------
+    def _detector_batch(self):
+        cfg = getattr(self.detector, "config", None)
+        fixed = getattr(cfg, "BATCH_SIZE", None)
+        return int(fixed) if fixed else None, int(fixed or self.batch_size or 1)
+
+    def detect(self, images):
+        """Detections for each image (Matterport dicts), in batches of the detector's size."""
+        if self.detector is None:
+            raise ValueError("no detector: pass one to PeopleRemover or give hole_masks (oracle mode)")
+        fixed, size = self._detector_batch()
+        results = []
+        for start in range(0, len(images), size):
+            chunk = list(images[start:start + size])
+            n = len(chunk)
+            if fixed and n < fixed:
+                chunk += [chunk[-1]] * (fixed - n)   # Matterport's detect needs exactly BATCH_SIZE
+            out = self.detector.detect(chunk)
+            results.extend(out[:n])
+        return results
+
+    def hole_for(self, detections, image_shape, classes=None):
+        return _masks.hole_mask(detections, image_shape, strategy=self.strategy, dilation=self.dilation,
+                                classes=self.classes if classes is None else classes,
+                                min_score=self.min_score, class_names=self.class_names)
+
+    # -- inpainting ----------------------------------------------------------------------------
+    def _regions(self, index, image, hole):
+        h, w = hole.shape
+        labels, _ = ndimage.label(hole, structure=np.ones((3, 3), dtype=bool))
+        boxes = []
+        for sl in ndimage.find_objects(labels):
+            if sl is None:
+                continue
+            y1, y2, x1, x2 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+            margin = max(self.min_context, int(np.ceil(self.context_margin * max(y2 - y1, x2 - x1))))
+            boxes.append((max(0, y1 - margin), max(0, x1 - margin), min(h, y2 + margin), min(w, x2 + margin)))
+        regions = []
+        for box in _merge_boxes(boxes):
+            y1, x1, y2, x2 = box
+            crop, mask = image[y1:y2, x1:x2], hole[y1:y2, x1:x2]
+            ch, cw = crop.shape[:2]
+            scale = 1.0
+            if self.working_size and max(ch, cw) > self.working_size:
+                scale = self.working_size / max(ch, cw)
+            vh, vw = max(1, int(round(ch * scale))), max(1, int(round(cw * scale)))
+            small = _resize_uint8(crop, (vh, vw), downscale=True)
+            small_mask = _resize_mask_cover(mask, (vh, vw))
+            ph, pw = (-vh) % 8, (-vw) % 8
+            if ph or pw:
+                small = np.pad(small, ((0, ph), (0, pw), (0, 0)), mode="symmetric")
+                small_mask = np.pad(small_mask, ((0, ph), (0, pw)), constant_values=False)
+            regions.append(_Region(index, box, np.ascontiguousarray(small), small_mask, (vh, vw)))
+        return regions
+
+    def _run_inpainter(self, regions):
+        if self.inpainter is None:
+            raise ValueError("no inpainter: pass one to PeopleRemover")
+        size = max(1, int(self.batch_size or 1))
+        by_shape = {}
+        for r in regions:
+            by_shape.setdefault(r.crop.shape, []).append(r)
+        for group in by_shape.values():
+            for start in range(0, len(group), size):
+                chunk = group[start:start + size]
+                if len(chunk) > 1 and hasattr(self.inpainter, "inpaint_batch"):
+                    outs = self.inpainter.inpaint_batch([r.crop for r in chunk], [r.mask for r in chunk])
+                else:
+                    outs = [self.inpainter.inpaint(r.crop, r.mask) for r in chunk]
+                for r, o in zip(chunk, outs):
+                    o = np.asarray(o)
+                    if o.shape != r.crop.shape:
+                        raise RuntimeError(f"inpainter returned {o.shape} for a {r.crop.shape} input")
+                    r.result = o.astype(np.uint8, copy=False)
+
+    def inpaint_holes(self, images, holes):
+        """Inpaint each image inside its hole; pixels outside the hole are copied unchanged."""
+        regions = []
+        for i, (img, hole) in enumerate(zip(images, holes)):
+            if hole.any():
+                regions.extend(self._regions(i, img, hole))
+        if regions:
+            self._run_inpainter(regions)
+        outputs = [np.array(img, copy=True) for img in images]
+        for r in regions:
+            y1, x1, y2, x2 = r.box
+            vh, vw = r.valid
+            patch = _resize_uint8(r.result[:vh, :vw], (y2 - y1, x2 - x1), downscale=False)
+            hole = holes[r.image_index][y1:y2, x1:x2]
+            target = outputs[r.image_index][y1:y2, x1:x2]
+            target[hole] = patch[hole]
+        return outputs
+
+    # -- the whole pipeline ----------------------------------------------------------------------
+    def remove(self, images, hole_masks=None):
+        """List of RemovalResult, one per image.
+
+        hole_masks (oracle mode, no detector needed): one entry per image, either a bool HxW hole
+        used as is, or bool HxWxN ground-truth instance masks, turned into a hole with this
+        remover's strategy and dilation (all instances selected)."""
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            images = [images]
+        images = [_check_image(im, i) for i, im in enumerate(images)]
+        if hole_masks is not None:
+            if isinstance(hole_masks, np.ndarray) and hole_masks.ndim == 2:
+                hole_masks = [hole_masks]
+            if len(hole_masks) != len(images):
+                raise ValueError(f"{len(hole_masks)} hole masks for {len(images)} images")
+            detections, holes = [], []
+            for i, (img, m) in enumerate(zip(images, hole_masks)):
+                m = np.asarray(m).astype(bool)
+                if m.ndim == 3:
+                    if m.shape[:2] != img.shape[:2]:
+                        raise ValueError(f"image {i}: instance masks {m.shape[:2]} vs image {img.shape[:2]}")
+                    det = _masks.detections_from_masks(m)
+                    detections.append(det)
+                    holes.append(self.hole_for(det, img.shape, classes=None))
+                elif m.ndim == 2:
+                    if m.shape != img.shape[:2]:
+                        raise ValueError(f"image {i}: hole mask {m.shape} vs image {img.shape[:2]}")
+                    detections.append(None)
+                    holes.append(m)
+                else:
+                    raise ValueError(f"image {i}: hole mask must be HxW or HxWxN, got {m.shape}")
+        else:
+            detections = self.detect(images)
+            holes = [self.hole_for(d, img.shape) for d, img in zip(detections, images)]
+
+        results = [None] * len(images)
+        to_inpaint = []
+        for i, (img, hole, det) in enumerate(zip(images, holes, detections)):
+            frac = _masks.large_crop_fraction(hole)
+            if not hole.any():
+                n = 0 if det is None else len(det.get("class_ids", []))
+                what = "no hole given" if det is None else (
+                    f"nothing to remove ({n} detection{'s' if n != 1 else ''}, none selected)")
+                results[i] = RemovalResult(img.copy(), hole, det, frac, "nothing_to_remove",
+                                           f"{what}; image left untouched")
+                continue
+            large = frac > _masks.LARGE_CROP_THRESHOLD
+            if large and self.large_crop == "skip":
+                results[i] = RemovalResult(img.copy(), hole, det, frac, "skipped_large_crop",
+                                           f"skipped: hole covers {frac:.0%} of the image (> "
+                                           f"{_masks.LARGE_CROP_THRESHOLD:.0%}); image left untouched")
+                continue
+            message = f"inpainted {frac:.1%} of the image"
+            if large and self.large_crop == "warn":
+                message = (f"warning: large crop, hole covers {frac:.0%} of the image (> "
+                           f"{_masks.LARGE_CROP_THRESHOLD:.0%}); result may be poor")
+                warnings.warn(message, LargeCropWarning, stacklevel=2)
+            results[i] = RemovalResult(None, hole, det, frac, "inpainted", message)
+            to_inpaint.append(i)
+
+        if to_inpaint:
+            outs = self.inpaint_holes([images[i] for i in to_inpaint], [holes[i] for i in to_inpaint])
+            for i, out in zip(to_inpaint, outs):
+                results[i].output = out
+        return results
+
+    def remove_one(self, image, hole_mask=None):
+        return self.remove([image], None if hole_mask is None else [hole_mask])[0]

@@ -1,0 +1,240 @@
+"""`InpaintModel`: DeepFill v1 inference on full-resolution RGB uint8 images.
+
+What it does per image (as the original test.py / build_server_graph, with our fixes):
+- RGB -> BGR (the network was trained on cv2.imread's BGR), `img / 127.5 - 1` in float32,
+  hole = mask > 127.5 (uint8) or mask (bool);
+- pad at the bottom/right to a multiple of 8 by reflection (the original crops instead), image and
+  hole alike so that hidden pixels never leak into the padding as known context;
+- x2 inside the hole, composited `x2 * m + inc * (1 - m)` and truncated to uint8 exactly as test.py
+  (so within 1 of the original there); outside the hole the input pixels are copied unchanged (the
+  original's float round trip changed them by 1);
+- optional crop around the hole for large photos, because contextual attention memory grows with
+  the square of the number of H/8 x W/8 grid cells (see docs/inpaint.md).
+"""
+from __future__ import annotations
+
+import math
+import pathlib
+
+import keras
+import numpy as np
+
+from inpaint.checkpoint import (CheckpointError, assign_generator_weights, generator_variables_numpy,
+                                is_native_file, load_native, read_tf_checkpoint, save_native)
+from inpaint.config import InpaintConfig
+from inpaint.generator import InpaintGenerator
+from inpaint.ops import pad_to_multiple
+
+# a score-matrix copy above this size per image triggers crop-around-the-hole in `crop="auto"`
+DEFAULT_ATTENTION_BUDGET_BYTES = 1 << 30  # 1 GiB per copy = a 1024 x 1024 image
+
+
+def attention_matrix_bytes(height: int, width: int) -> int:
+    """Bytes of ONE float32 attention score matrix for an image (grid H/8 x W/8, squared)."""
+    cells = math.ceil(height / 8) * math.ceil(width / 8)
+    return cells * cells * 4
+
+
+class InpaintError(ValueError):
+    """Bad input to InpaintModel (clear message, no deep traceback)."""
+
+
+def _as_hole(mask, shape, index=None):
+    where = "" if index is None else f" (item {index})"
+    mask = np.asarray(mask)
+    if mask.ndim == 3 and mask.shape[2] in (1, 3, 4):
+        mask = mask[..., 0]  # the original reads channel 0 of a 3-channel mask
+    if mask.ndim != 2:
+        raise InpaintError(f"mask{where} must be HxW or HxWx(1|3), got shape {mask.shape}")
+    if mask.shape != tuple(shape[:2]):
+        raise InpaintError(f"mask{where} is {mask.shape[0]}x{mask.shape[1]} but the image is "
+                           f"{shape[0]}x{shape[1]}")
+    if mask.dtype == np.bool_:
+        return mask.copy()
+    if mask.dtype == np.uint8:
+        return mask > 127.5  # as the original: 255 = hole
+    raise InpaintError(f"mask{where} must be bool or uint8 (255 = hole), got {mask.dtype}")
+
+
+def _check_image(image, index=None):
+    where = "" if index is None else f" (item {index})"
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise InpaintError(f"image{where} must be uint8 RGB, got dtype {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InpaintError(f"image{where} must be HxWx3 RGB, got shape {image.shape}")
+    if image.shape[0] < 8 or image.shape[1] < 8:
+        raise InpaintError(f"image{where} is {image.shape[0]}x{image.shape[1]}; at least 8x8 is needed")
+    return image
+
+
+def hole_crop_box(hole, margin=None, multiple=8):
+    """(top, left, bottom, right) of the hole's bounding box grown by `margin` pixels of context on
+    each side (default: the larger hole side, at least 64), clipped to the image."""
+    ys, xs = np.nonzero(hole)
+    h, w = hole.shape
+    if ys.size == 0:
+        return 0, 0, h, w
+    if margin is None:
+        margin = max(64, int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1))
+    top, bottom = max(int(ys.min()) - margin, 0), min(int(ys.max()) + 1 + margin, h)
+    left, right = max(int(xs.min()) - margin, 0), min(int(xs.max()) + 1 + margin, w)
+    return top, left, bottom, right
+
+
+class InpaintModel:
+    """DeepFill v1 inpainting. `InpaintModel()` has random weights (`weights_source == "random"`);
+    `InpaintModel.from_checkpoint(path)` loads Yu's TF1 checkpoint (directory or snap-N prefix) or
+    our native .npz. `inpaint(image, mask)` / `inpaint_batch(images, masks)` take RGB uint8."""
+
+    def __init__(self, config: InpaintConfig | None = None, batch_size: int = 8,
+                 attention_budget_bytes: int = DEFAULT_ATTENTION_BUDGET_BYTES):
+        self.config = config if config is not None else InpaintConfig()
+        self.batch_size = int(batch_size)
+        self.attention_budget_bytes = int(attention_budget_bytes)
+        # per-sample attention masks: batched images have different holes (same as the original
+        # for batch 1)
+        self.generator = InpaintGenerator(padding=self.config.PADDING, per_sample_attention_mask=True)
+        self.generator.build()
+        self.weights_source = "random"
+        self._compiled = None
+
+    # ------------------------------------------------------------------ weights
+    @classmethod
+    def from_checkpoint(cls, path, config: InpaintConfig | None = None, **kwargs) -> "InpaintModel":
+        path = pathlib.Path(path)
+        if is_native_file(path):
+            variables, manifest = load_native(path)
+            if config is None and manifest.get("config"):
+                config = InpaintConfig.from_dict(manifest["config"], strict=False)
+        else:
+            variables = read_tf_checkpoint(path)
+        model = cls(config=config, **kwargs)
+        assign_generator_weights(model.generator, variables)
+        model.weights_source = str(path)
+        return model
+
+    def load_weights(self, path):
+        variables = load_native(path)[0] if is_native_file(path) else read_tf_checkpoint(path)
+        assign_generator_weights(self.generator, variables)
+        self.weights_source = str(path)
+        self._compiled = None
+
+    def save(self, path):
+        """Write the generator to a native .npz (names = TF checkpoint names) with the config."""
+        return save_native(path, generator_variables_numpy(self.generator), config=self.config.to_dict())
+
+    # ------------------------------------------------------------------ forward
+    def _forward_fn(self):
+        if self._compiled is not None:
+            return self._compiled
+        gen = self.generator
+        backend = keras.backend.backend()
+        if backend == "jax":
+            import jax
+
+            def run(trainable, non_trainable, x, m):
+                outputs, _ = gen.stateless_call(trainable, non_trainable, [x, m], training=False)
+                return outputs[1]
+
+            jitted = jax.jit(run)
+            trainable = [v.value for v in gen.trainable_variables]
+            non_trainable = [v.value for v in gen.non_trainable_variables]
+            self._compiled = lambda x, m: np.asarray(jitted(trainable, non_trainable, x, m))
+        elif backend == "tensorflow":
+            # lazily imported: only when TensorFlow already is the Keras backend; one trace per
+            # input shape (the generator needs static shapes)
+            import tensorflow as tf
+
+            fn = tf.function(lambda x, m: gen([x, m], training=False)[1], reduce_retracing=False)
+            self._compiled = lambda x, m: fn(tf.constant(x), tf.constant(m)).numpy()
+        else:
+            self._compiled = lambda x, m: keras.ops.convert_to_numpy(gen([x, m], training=False)[1])
+        return self._compiled
+
+    def predict_raw(self, image_bgr, hole):
+        """Reference-style outputs for ONE BGR uint8 image whose size is a multiple of 8 and a bool
+        hole: dict with x1, x2, flow, offsets (batch 1, numpy), and output_bgr (test.py's uint8)."""
+        image_bgr = np.asarray(image_bgr)
+        pos = image_bgr.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+        m = hole.astype(np.float32)[None, :, :, None]
+        inc = pos[None] * (np.float32(1.0) - m)
+        x1, x2, flow, offsets = self.generator([inc, m], training=False, return_offsets=True)
+        x1, x2, flow, offsets = (keras.ops.convert_to_numpy(t) for t in (x1, x2, flow, offsets))
+        complete = x2 * m + inc * (np.float32(1.0) - m)
+        out = np.clip((complete + np.float32(1.0)) * np.float32(127.5), 0, 255).astype(np.uint8)[0]
+        return dict(x1=x1, x2=x2, flow=flow, offsets=offsets, output_bgr=out)
+
+    def _run_group(self, images_bgr, holes):
+        """Same-size padded BGR uint8 images (N x H x W x 3) + bool holes -> uint8 fills (N x H x W x 3)."""
+        pos = images_bgr.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+        m = holes.astype(np.float32)[..., None]
+        inc = pos * (np.float32(1.0) - m)
+        x2 = self._forward_fn()(inc, m)
+        complete = x2 * m + inc * (np.float32(1.0) - m)  # the original's composite, then truncation
+        return np.clip((complete + np.float32(1.0)) * np.float32(127.5), 0, 255).astype(np.uint8)
+
+    # ------------------------------------------------------------------ public API
+    def inpaint(self, image, mask, crop="auto", margin=None):
+        """RGB uint8 HxWx3 + mask (HxW bool, or uint8 255 = hole, 2-D or 3-channel) -> RGB uint8.
+
+        Pixels outside the hole are returned unchanged. crop: "auto" (crop around the hole when the
+        whole image's attention matrix would exceed `attention_budget_bytes`), True, or False."""
+        return self.inpaint_batch([image], [mask], crop=crop, margin=margin, progress=False)[0]
+
+    def inpaint_batch(self, images, masks, batch_size=None, crop="auto", margin=None, progress=None):
+        """Inpaint several images; images of the same padded size run together in batches."""
+        images, masks = list(images), list(masks)
+        if len(images) != len(masks):
+            raise InpaintError(f"got {len(images)} images but {len(masks)} masks")
+        if crop not in ("auto", True, False):
+            raise InpaintError(f"crop must be 'auto', True or False, got {crop!r}")
+        batch_size = int(batch_size or self.batch_size)
+        results = [None] * len(images)
+        jobs = {}  # padded shape -> list of (index, padded bgr, padded hole, box, (h, w))
+        for i, (image, mask) in enumerate(zip(images, masks)):
+            image = _check_image(image, i if len(images) > 1 else None)
+            hole = _as_hole(mask, image.shape, i if len(images) > 1 else None)
+            if not hole.any():
+                results[i] = image.copy()
+                continue
+            box = (0, 0) + image.shape[:2]
+            use_crop = crop is True or (crop == "auto" and attention_matrix_bytes(*image.shape[:2])
+                                        > self.attention_budget_bytes)
+            if use_crop:
+                box = hole_crop_box(hole, margin)
+            t, l_, b, r = box
+            bgr = np.ascontiguousarray(image[t:b, l_:r, ::-1])
+            bgr_p, size = pad_to_multiple(bgr, 8, "reflect")
+            hole_p, _ = pad_to_multiple(hole[t:b, l_:r], 8, "reflect")
+            jobs.setdefault(bgr_p.shape, []).append((i, bgr_p, hole_p, box, size))
+        total = sum(len(v) for v in jobs.values())
+        bar = None
+        if progress or (progress is None and total > batch_size):
+            try:
+                from tqdm import tqdm
+                bar = tqdm(total=total, desc="inpaint", unit="img")
+            except ImportError:
+                bar = None
+        for group in jobs.values():
+            for start in range(0, len(group), batch_size):
+                chunk = group[start:start + batch_size]
+                fills = self._run_group(np.stack([c[1] for c in chunk]), np.stack([c[2] for c in chunk]))
+                for (i, _, _, (t, l_, b, r), (h, w)), fill in zip(chunk, fills):
+                    out = np.array(images[i], dtype=np.uint8, copy=True)
+                    hole = _as_hole(masks[i], out.shape)
+                    region = out[t:b, l_:r]
+                    region_hole = hole[t:b, l_:r]
+                    region[region_hole] = fill[:h, :w, ::-1][region_hole]
+                    results[i] = out
+                if bar is not None:
+                    bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
+        return results
+
+    def __repr__(self):
+        return f"InpaintModel(weights_source={self.weights_source!r}, padding={self.config.PADDING!r})"
+
+
+__all__ = ["InpaintModel", "InpaintError", "CheckpointError", "attention_matrix_bytes", "hole_crop_box"]

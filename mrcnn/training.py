@@ -1,0 +1,363 @@
+"""Mask R-CNN training: the training-mode graph, losses in `compute_loss`, layer freezing,
+checkpoints / resume and the train loop (Matterport's MaskRCNN.build('training'), compile,
+set_trainable, set_log_dir, find_last and train), backend-neutral (TensorFlow and JAX).
+
+Keras 3 has no `add_loss` on functional graphs the Matterport way, so the training model's last
+five outputs are the loss tensors and `MaskRCNNTrainingModel.compute_loss` sums them
+(times config.LOSS_WEIGHTS) plus Matterport's L2 weight decay; `fit()` then works on any backend.
+"""
+import datetime
+import logging
+import os
+import re
+
+import keras
+import numpy as np
+from keras import layers as KL
+from keras import ops
+
+from mrcnn import transform
+from mrcnn.backbone import resnet_graph
+from mrcnn.data_generator import INPUT_NAMES, DataGenerator
+from mrcnn.detection_targets import DetectionTargetLayer
+from mrcnn.fpn import fpn_graph
+from mrcnn.heads import build_fpn_mask_graph, fpn_classifier_graph
+from mrcnn.losses import (mrcnn_bbox_loss_graph, mrcnn_class_loss_graph, mrcnn_mask_loss_graph,
+                          rpn_bbox_loss_graph, rpn_class_loss_graph, weight_decay_loss)
+from mrcnn.ops import parse_image_meta_graph
+from mrcnn.proposal import ProposalLayer, norm_boxes_graph
+from mrcnn.rpn import build_rpn_model
+
+log = logging.getLogger(__name__)
+
+LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss", "mrcnn_mask_loss")
+
+# Matterport's predefined layer selections for train(layers=...).
+LAYER_REGEX = {
+    "heads": r"(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
+    "3+": r"(res3.*)|(bn3.*)|(res4.*)|(bn4.*)|(res5.*)|(bn5.*)|(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
+    "4+": r"(res4.*)|(bn4.*)|(res5.*)|(bn5.*)|(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
+    "5+": r"(res5.*)|(bn5.*)|(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
+    "all": ".*",
+}
+
+CHECKPOINT_SUFFIX = ".weights.h5"  # Keras 3 requires it for save_weights
+
+
+############################################################
+#  Graph
+############################################################
+
+class ConstantAnchors(KL.Layer):
+    """Normalized anchors [A, 4] broadcast to the batch of its input (Matterport's `anchors`)."""
+
+    def __init__(self, anchors, **kwargs):
+        super().__init__(**kwargs)
+        self.anchors = np.asarray(anchors, np.float32)
+
+    def call(self, image):
+        anchors = ops.convert_to_tensor(self.anchors)
+        return ops.broadcast_to(anchors[None], (ops.shape(image)[0],) + self.anchors.shape)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self.anchors.shape
+
+
+class LossLayer(KL.Layer):
+    """Wraps one of the *_loss_graph functions; outputs the loss as a [1] tensor."""
+
+    def __init__(self, loss_fn, **kwargs):
+        super().__init__(**kwargs)
+        self.loss_fn = loss_fn
+
+    def call(self, inputs):
+        return ops.reshape(self.loss_fn(*inputs), (1,))
+
+    def compute_output_shape(self, input_shape):
+        return (1,)
+
+
+class MaskRCNNTrainingModel(keras.Model):
+    """Functional training model whose last five outputs are the losses (LOSS_NAMES order).
+
+    compute_loss = sum(mean(loss) * LOSS_WEIGHTS[name]) + WEIGHT_DECAY L2 term (Matterport's
+    `compile()`); each weighted loss is reported as a metric of the same name.
+    """
+
+    def __init__(self, inputs, outputs, config=None, **kwargs):
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.mrcnn_config = config
+        self.loss_trackers = [keras.metrics.Mean(name=name) for name in LOSS_NAMES]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        cfg = self.mrcnn_config
+        weights = getattr(cfg, "LOSS_WEIGHTS", None) or {}
+        total = 0.0
+        for name, tensor, tracker in zip(LOSS_NAMES, y_pred[-len(LOSS_NAMES):], self.loss_trackers):
+            value = ops.mean(tensor) * float(weights.get(name, 1.0))
+            tracker.update_state(value)
+            total = total + value
+        decay = float(getattr(cfg, "WEIGHT_DECAY", 0.0) or 0.0)
+        if decay:
+            total = total + weight_decay_loss(self.trainable_weights, decay)
+        return total
+
+
+def build_training_model(config):
+    """Matterport's training-mode graph as a MaskRCNNTrainingModel.
+
+    Inputs (INPUT_NAMES order): input_image [B, H, W, 3] molded, input_image_meta,
+    input_rpn_match [B, A, 1], input_rpn_bbox [B, RPN_TRAIN_ANCHORS_PER_IMAGE, 4],
+    input_gt_class_ids [B, MAX_GT], input_gt_boxes [B, MAX_GT, 4] pixels,
+    input_gt_masks [B, h, w, MAX_GT] bool (+ input_roi when USE_RPN_ROIS is False).
+    Outputs: rpn_class_logits, rpn_class, rpn_bbox, mrcnn_class_logits, mrcnn_class, mrcnn_bbox,
+    mrcnn_mask, rpn_rois, output_rois, then the five losses.
+    """
+    h, w = (int(s) for s in config.IMAGE_SHAPE[:2])
+    if h % 64 or w % 64:
+        raise ValueError(f"Image size must be divisible by 2 at least 6 times (64) to avoid fractions "
+                         f"when downscaling and upscaling, e.g. 256, 320, 384, ...; got {h}x{w}")
+    channels = int(config.IMAGE_SHAPE[2])
+    batch = int(config.BATCH_SIZE)
+    input_image = KL.Input(shape=[h, w, channels], batch_size=batch, name="input_image")
+    input_image_meta = KL.Input(shape=[config.IMAGE_META_SIZE], batch_size=batch, name="input_image_meta")
+    anchors = transform.get_anchors(config, config.IMAGE_SHAPE)
+    input_rpn_match = KL.Input(shape=[anchors.shape[0], 1], batch_size=batch, name="input_rpn_match",
+                               dtype="int32")
+    input_rpn_bbox = KL.Input(shape=[config.RPN_TRAIN_ANCHORS_PER_IMAGE, 4], batch_size=batch,
+                              name="input_rpn_bbox", dtype="float32")
+    input_gt_class_ids = KL.Input(shape=[config.MAX_GT_INSTANCES], batch_size=batch,
+                                  name="input_gt_class_ids", dtype="int32")
+    input_gt_boxes = KL.Input(shape=[config.MAX_GT_INSTANCES, 4], batch_size=batch, name="input_gt_boxes",
+                              dtype="float32")
+    mask_hw = tuple(config.MINI_MASK_SHAPE) if config.USE_MINI_MASK else (h, w)
+    input_gt_masks = KL.Input(shape=[mask_hw[0], mask_hw[1], config.MAX_GT_INSTANCES], batch_size=batch,
+                              name="input_gt_masks", dtype="bool")
+    gt_boxes = norm_boxes_graph(input_gt_boxes, (h, w))
+
+    if callable(config.BACKBONE):
+        _, C2, C3, C4, C5 = config.BACKBONE(input_image, stage5=True, train_bn=config.TRAIN_BN)
+    else:
+        _, C2, C3, C4, C5 = resnet_graph(input_image, config.BACKBONE, stage5=True, train_bn=config.TRAIN_BN)
+    P2, P3, P4, P5, P6 = fpn_graph([C2, C3, C4, C5], config.TOP_DOWN_PYRAMID_SIZE)
+    rpn_feature_maps = [P2, P3, P4, P5, P6]
+    mrcnn_feature_maps = [P2, P3, P4, P5]
+
+    anchors_tensor = ConstantAnchors(anchors, name="anchors")(input_image)
+    rpn = build_rpn_model(config.RPN_ANCHOR_STRIDE, len(config.RPN_ANCHOR_RATIOS), config.TOP_DOWN_PYRAMID_SIZE)
+    level_outputs = [rpn([p]) for p in rpn_feature_maps]
+    rpn_class_logits, rpn_class, rpn_bbox = [
+        KL.Concatenate(axis=1, name=name)(list(outs))
+        for outs, name in zip(zip(*level_outputs), ["rpn_class_logits", "rpn_class", "rpn_bbox"])]
+
+    rpn_rois = ProposalLayer(proposal_count=config.POST_NMS_ROIS_TRAINING, nms_threshold=config.RPN_NMS_THRESHOLD,
+                             name="ROI", config=config)([rpn_class, rpn_bbox, anchors_tensor])
+    active_class_ids = parse_image_meta_graph(input_image_meta)["active_class_ids"]
+
+    inputs = [input_image, input_image_meta, input_rpn_match, input_rpn_bbox, input_gt_class_ids,
+              input_gt_boxes, input_gt_masks]
+    if config.USE_RPN_ROIS:
+        target_rois = rpn_rois
+    else:  # ROIs given as an input (debugging / training the heads alone)
+        input_rois = KL.Input(shape=[config.POST_NMS_ROIS_TRAINING, 4], batch_size=batch, name="input_roi",
+                              dtype="int32")
+        inputs.append(input_rois)
+        target_rois = norm_boxes_graph(input_rois, (h, w))
+
+    rois, target_class_ids, target_bbox, target_mask = DetectionTargetLayer(config, name="proposal_targets")(
+        [target_rois, input_gt_class_ids, gt_boxes, input_gt_masks])
+
+    mrcnn_class_logits, mrcnn_class, mrcnn_bbox = fpn_classifier_graph(
+        rois, mrcnn_feature_maps, input_image_meta, config.POOL_SIZE, config.NUM_CLASSES,
+        train_bn=config.TRAIN_BN, fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE)
+    mrcnn_mask = build_fpn_mask_graph(rois, mrcnn_feature_maps, input_image_meta, config.MASK_POOL_SIZE,
+                                      config.NUM_CLASSES, train_bn=config.TRAIN_BN)
+    output_rois = KL.Identity(name="output_rois")(rois)
+
+    losses = [
+        LossLayer(rpn_class_loss_graph, name="rpn_class_loss")([input_rpn_match, rpn_class_logits]),
+        LossLayer(lambda *x: rpn_bbox_loss_graph(config, *x), name="rpn_bbox_loss")(
+            [input_rpn_bbox, input_rpn_match, rpn_bbox]),
+        LossLayer(mrcnn_class_loss_graph, name="mrcnn_class_loss")(
+            [target_class_ids, mrcnn_class_logits, active_class_ids]),
+        LossLayer(mrcnn_bbox_loss_graph, name="mrcnn_bbox_loss")([target_bbox, target_class_ids, mrcnn_bbox]),
+        LossLayer(mrcnn_mask_loss_graph, name="mrcnn_mask_loss")([target_mask, target_class_ids, mrcnn_mask]),
+    ]
+    outputs = [rpn_class_logits, rpn_class, rpn_bbox, mrcnn_class_logits, mrcnn_class, mrcnn_bbox, mrcnn_mask,
+               rpn_rois, output_rois] + losses
+    return MaskRCNNTrainingModel(inputs, outputs, config=config, name="mask_rcnn")
+
+
+def small_backbone(filters=(16, 32, 48, 64, 96)):
+    """A small from-scratch backbone for CPU tests and quick runs: returns (backbone, compute_shapes)
+    for config.BACKBONE / config.COMPUTE_BACKBONE_SHAPE. Five stride-2 conv stages give C1..C5
+    at strides 2..32 (the ResNet layout); layers are named `small_c<k>_*`."""
+
+    def backbone(input_image, stage5=True, train_bn=True):
+        x = input_image
+        outs = []
+        for k, f in enumerate(filters, start=1):
+            x = KL.Conv2D(f, 3, strides=2, padding="same", name=f"small_c{k}_conv")(x)
+            x = KL.Activation("relu", name=f"small_c{k}_relu")(x)
+            x = KL.Conv2D(f, 3, padding="same", name=f"small_c{k}_conv2")(x)
+            x = KL.Activation("relu", name=f"small_c{k}_out")(x)
+            outs.append(x)
+        return outs
+
+    def compute_shapes(image_shape, strides=(4, 8, 16, 32, 64)):
+        return np.array([[int(np.ceil(image_shape[0] / s)), int(np.ceil(image_shape[1] / s))] for s in strides])
+
+    return backbone, compute_shapes
+
+
+############################################################
+#  Freezing, compiling
+############################################################
+
+def set_trainable(keras_model, layer_regex, verbose=0, indent=0):
+    """Make trainable exactly the layers (with weights) whose name fully matches layer_regex;
+    nested models (rpn_model) are entered, TimeDistributed wrappers update their inner layer."""
+    for layer in keras_model.layers:
+        if isinstance(layer, keras.Model) and not isinstance(layer, MaskRCNNTrainingModel):
+            if verbose:
+                log.info("In model: %s", layer.name)
+            set_trainable(layer, layer_regex, verbose=verbose, indent=indent + 4)
+            continue
+        if not layer.weights:
+            continue
+        trainable = bool(re.fullmatch(layer_regex, layer.name))
+        if isinstance(layer, KL.TimeDistributed):
+            layer.layer.trainable = trainable
+        else:
+            layer.trainable = trainable
+        if trainable and verbose:
+            log.info("%s%-20s   (%s)", " " * indent, layer.name, layer.__class__.__name__)
+
+
+def compile_training_model(keras_model, config, learning_rate, momentum, jit_compile="auto",
+                           global_clipnorm=True):
+    """SGD with momentum and gradient clipping at GRADIENT_CLIP_NORM.
+
+    global_clipnorm=True clips the global norm over all gradients, as the Keras 2.0/2.1 `clipnorm`
+    Matterport was written for; False clips each gradient tensor (tf.keras >= 2.4 `clipnorm`)."""
+    clip = {"global_clipnorm" if global_clipnorm else "clipnorm": config.GRADIENT_CLIP_NORM}
+    optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, **clip)
+    keras_model.compile(optimizer=optimizer, jit_compile=jit_compile)
+
+
+############################################################
+#  Log dir, checkpoints
+############################################################
+
+_CHECKPOINT_RE = re.compile(r".*[/\\][\w-]+(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})[/\\]mask\_rcnn\_[\w-]+(\d{4})"
+                            r"(?:\.weights)?\.h5$")
+
+
+def set_log_dir(mrcnn_model, model_path=None):
+    """Set mrcnn_model.epoch, .log_dir (`<model_dir>/<name><YYYYmmddTHHMM>`) and .checkpoint_path
+    (`mask_rcnn_<name>_{epoch:04d}.weights.h5`). A model_path in that layout continues its log dir
+    from the epoch after the one in the file name; anything else starts a new one at epoch 0."""
+    mrcnn_model.epoch = 0
+    now = datetime.datetime.now()
+    if model_path:
+        m = _CHECKPOINT_RE.match(str(model_path))
+        if m:
+            now = datetime.datetime(*(int(m.group(i)) for i in range(1, 6)))
+            # File epochs are 1-based, Keras' are 0-based: restart at the next epoch.
+            mrcnn_model.epoch = int(m.group(6))
+            log.info("Re-starting from epoch %d", mrcnn_model.epoch)
+    name = str(mrcnn_model.config.NAME).lower()
+    mrcnn_model.log_dir = os.path.join(str(mrcnn_model.model_dir), "{}{:%Y%m%dT%H%M}".format(name, now))
+    mrcnn_model.checkpoint_path = os.path.join(mrcnn_model.log_dir,
+                                               "mask_rcnn_{}_{{epoch:04d}}{}".format(name, CHECKPOINT_SUFFIX))
+
+
+def find_last(mrcnn_model):
+    """Path of the last checkpoint of the last log dir of this config's NAME in model_dir."""
+    model_dir = str(mrcnn_model.model_dir)
+    key = str(mrcnn_model.config.NAME).lower()
+    try:
+        dir_names = sorted(d for d in next(os.walk(model_dir))[1] if d.startswith(key))
+    except StopIteration:
+        dir_names = []
+    if not dir_names:
+        raise FileNotFoundError(f"Could not find a model directory for '{key}' under {model_dir}")
+    dir_name = os.path.join(model_dir, dir_names[-1])
+    checkpoints = sorted(f for f in next(os.walk(dir_name))[2]
+                         if f.startswith("mask_rcnn") and f.endswith(".h5"))
+    if not checkpoints:
+        raise FileNotFoundError(f"Could not find weight files in {dir_name}")
+    return os.path.join(dir_name, checkpoints[-1])
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the weights after every epoch to checkpoint_path.format(epoch=epoch + 1), atomically
+    (written to a hidden temporary file in the same folder, then renamed)."""
+
+    def __init__(self, checkpoint_path):
+        super().__init__()
+        self.checkpoint_path = checkpoint_path
+
+    def on_epoch_end(self, epoch, logs=None):
+        path = self.checkpoint_path.format(epoch=epoch + 1)
+        folder, name = os.path.split(path)
+        tmp = os.path.join(folder, ".tmp_" + name)
+        self.model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, path)
+
+
+############################################################
+#  Train
+############################################################
+
+def train(mrcnn_model, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
+          custom_callbacks=None, no_augmentation_sources=None, verbose=1, jit_compile="auto", workers=1,
+          use_multiprocessing=False, seed=None):
+    """Train `mrcnn_model.keras_model` (Matterport's MaskRCNN.train).
+
+    epochs is the total epoch count: training continues from mrcnn_model.epoch (set by
+    set_log_dir / load of a checkpoint) up to `epochs`. layers: 'heads', '3+', '4+', '5+', 'all'
+    or a regular expression on layer names. augmentation: callable(image, masks) -> (image, masks)
+    or an imgaug augmenter. A checkpoint is written after every epoch in mrcnn_model.log_dir,
+    with TensorBoard logs beside it.
+    """
+    if getattr(mrcnn_model, "mode", "training") != "training":
+        raise ValueError("Create the model in training mode to train it (MaskRCNN(mode='training', ...))")
+    cfg = mrcnn_model.config
+    if not isinstance(layers, str):
+        raise TypeError(f"layers must be one of {sorted(LAYER_REGEX)} or a regex string, got {layers!r}")
+    layer_regex = LAYER_REGEX.get(layers, layers)
+    if epochs <= mrcnn_model.epoch:
+        log.warning("Nothing to train: epochs=%d but the model is already at epoch %d", epochs, mrcnn_model.epoch)
+
+    pydataset_args = {"workers": workers, "use_multiprocessing": use_multiprocessing}
+    train_generator = DataGenerator(train_dataset, cfg, shuffle=True, augmentation=augmentation,
+                                    batch_size=cfg.BATCH_SIZE, no_augmentation_sources=no_augmentation_sources,
+                                    steps_per_epoch=cfg.STEPS_PER_EPOCH, seed=seed, **pydataset_args)
+    val_generator = None
+    if val_dataset is not None and cfg.VALIDATION_STEPS:
+        val_generator = DataGenerator(val_dataset, cfg, shuffle=True, batch_size=cfg.BATCH_SIZE,
+                                      steps_per_epoch=cfg.VALIDATION_STEPS, seed=seed, **pydataset_args)
+
+    os.makedirs(mrcnn_model.log_dir, exist_ok=True)
+    callbacks = [keras.callbacks.TensorBoard(log_dir=mrcnn_model.log_dir, histogram_freq=0, write_graph=False),
+                 EpochCheckpoint(mrcnn_model.checkpoint_path)]
+    callbacks += list(custom_callbacks or [])
+
+    if verbose:
+        print(f"\nStarting at epoch {mrcnn_model.epoch}. LR={learning_rate}\n")
+        print(f"Checkpoint Path: {mrcnn_model.checkpoint_path}")
+    keras_model = mrcnn_model.keras_model
+    set_trainable(keras_model, layer_regex, verbose=verbose)
+    compile_training_model(keras_model, cfg, learning_rate, cfg.LEARNING_MOMENTUM, jit_compile=jit_compile)
+    history = keras_model.fit(train_generator, initial_epoch=mrcnn_model.epoch, epochs=epochs,
+                              steps_per_epoch=cfg.STEPS_PER_EPOCH, validation_data=val_generator,
+                              validation_steps=cfg.VALIDATION_STEPS if val_generator is not None else None,
+                              callbacks=callbacks, verbose=verbose)
+    mrcnn_model.epoch = max(mrcnn_model.epoch, epochs)
+    return history
+
+
+def training_inputs(batch):
+    """Name -> array dict of a DataGenerator batch (for inspection and tests)."""
+    return dict(zip(INPUT_NAMES, batch[0]))

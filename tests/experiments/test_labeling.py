@@ -1,0 +1,127 @@
+"""gone.labeling: blinded sheets, reading filled sheets, the count table and Fleiss' kappa."""
+import csv
+
+import pytest
+
+from gone import labeling
+
+pytestmark = pytest.mark.jax
+
+KEY = """result_id,image,column,image_path
+a1,img1,box,r/a1.png
+a2,img1,mask,r/a2.png
+a3,img1,dilated,r/a3.png
+b1,img2,box,r/b1.png
+b2,img2,mask,r/b2.png
+b3,img2,dilated,r/b3.png
+c1,img3,box,r/c1.png
+c2,img3,mask,r/c2.png
+c3,img3,dilated,r/c3.png
+"""
+ALICE = {"a1": "solid", "a2": "striped", "a3": "good", "b1": "solid", "b2": "okay",
+         "b3": "good", "c1": "striped", "c2": "good", "c3": "okay"}
+BOB = {"a1": "Solid", "a2": "ok", "a3": "good", "b1": "striped", "b2": "okay", "b3": "okay",
+       "c1": "striped", "c2": " good ", "c3": "okay"}
+
+
+def _sheet(path, labels, blank=()):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["result_id", "image_path", "label", "notes"])
+        for rid in sorted(labels, reverse=True):
+            w.writerow([rid, f"r/{rid}.png", "" if rid in blank else labels[rid], ""])
+    return path
+
+
+@pytest.fixture()
+def filled(tmp_path):
+    (tmp_path / "key.csv").write_text(KEY)
+    return (tmp_path / "key.csv", _sheet(tmp_path / "alice.csv", ALICE),
+            _sheet(tmp_path / "bob.csv", BOB))
+
+
+def test_single_rater_table_matches_hand_counts(filled):
+    key, alice, _ = filled
+    records = labeling.read_labeling_sheets([alice], key)
+    table = labeling.make_table(records, columns=["box", "mask", "dilated"],
+                                gradient_norms={"box": [1.0, 2.0], "mask": [3.0]})
+    assert table.counts["box"] == {"good": 0, "okay": 0, "striped": 1, "solid": 2}
+    assert table.counts["mask"] == {"good": 1, "okay": 1, "striped": 1, "solid": 0}
+    assert table.counts["dilated"] == {"good": 2, "okay": 1, "striped": 0, "solid": 0}
+    assert table.mean_gradient_norm["box"] == pytest.approx(1.5)
+    assert table.mean_gradient_norm["mask"] == pytest.approx(3.0)
+    assert table.kappa is None
+    md = table.to_markdown()
+    assert "| solid | 2 | 0 | 0 |" in md and "| good | 0 | 1 | 2 |" in md
+    assert "| mean gradient norm | 1.500 | 3.000 | n/a |" in md
+
+
+def test_two_raters_majority_and_fleiss_kappa(filled, tmp_path):
+    key, alice, bob = filled
+    records = labeling.read_labeling_sheets([alice, bob], key)
+    table = labeling.make_table(records, columns=["box", "mask", "dilated"], title="Table 2")
+    # Majority vote; ties go to the worse label (a2 striped/okay -> striped, b1 -> solid,
+    # b3 good/okay -> okay).
+    assert table.counts["box"] == {"good": 0, "okay": 0, "striped": 1, "solid": 2}
+    assert table.counts["mask"] == {"good": 1, "okay": 1, "striped": 1, "solid": 0}
+    assert table.counts["dilated"] == {"good": 1, "okay": 2, "striped": 0, "solid": 0}
+    assert table.rater_counts["bob"]["mask"] == {"good": 1, "okay": 2, "striped": 0, "solid": 0}
+    # By hand: P_bar = 6/9, P_e = (5^2 + 6^2 + 4^2 + 3^2) / 18^2 = 86/324 -> kappa = 130/238.
+    assert table.kappa == pytest.approx(130 / 238)
+    assert table.n_kappa_items == 9
+    md_path, csv_path = table.write(tmp_path / "out", "table2")
+    assert "Fleiss' kappa = 0.546" in md_path.read_text()
+    rows = list(csv.reader(open(csv_path)))
+    assert rows[0] == ["label", "box", "mask", "dilated"]
+    assert rows[1] == ["good", "0", "1", "1"]
+
+
+def test_fleiss_kappa_wikipedia_example():
+    # The worked example of the Wikipedia article "Fleiss' kappa": 10 items, 14 raters -> 0.210.
+    counts = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0],
+              [2, 2, 8, 1, 1], [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2],
+              [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+    assert labeling.fleiss_kappa(counts) == pytest.approx(0.20993, abs=1e-4)
+    assert labeling.fleiss_kappa([[2, 0], [2, 0]]) == 1.0
+    with pytest.raises(ValueError):
+        labeling.fleiss_kappa([[2, 0], [1, 0]])
+
+
+def test_write_sheet_is_blind_shuffled_and_deterministic(tmp_path):
+    results = [{"image": f"img{i}", "strategy": s, "image_path": f"res/img{i}_{s}.png"}
+               for i in range(6) for s in ("box", "mask", "dilated")]
+    results.append({"image": "img0", "column": "all", "image_path": "res/img0_box.png"})
+    sheet, key = labeling.write_labeling_sheet(results, tmp_path / "sheet.csv",
+                                               tmp_path / "private" / "key.csv", seed=5)
+    labeling.write_labeling_sheet(results, tmp_path / "again.csv", tmp_path / "key2.csv", seed=5)
+    assert sheet.read_bytes() == (tmp_path / "again.csv").read_bytes()
+    rows = list(csv.DictReader(open(sheet)))
+    assert list(rows[0]) == list(labeling.SHEET_COLUMNS)
+    assert len(rows) == 18                               # the shared result file appears once
+    assert len({r["result_id"] for r in rows}) == 18
+    assert all(r["label"] == "" for r in rows)
+    assert "strategy" not in sheet.read_text() and "column" not in sheet.read_text()
+    order = [r["image_path"] for r in rows]
+    assert order != sorted(order)                        # shuffled
+    k = labeling.read_key(key)
+    assert sum(len(v) for v in k.values()) == 19
+    shared = [v for v in k.values() if len(v) == 2][0]
+    assert sorted(c for _, c in shared) == ["all", "box"]
+    with pytest.raises(labeling.LabelingError):
+        labeling.write_labeling_sheet(results, tmp_path / "s.csv", tmp_path / "s.csv")
+
+
+def test_bad_sheets_give_clear_errors(filled, tmp_path):
+    key, alice, _ = filled
+    bad = _sheet(tmp_path / "carol.csv", {**ALICE, "a1": "meh"})
+    with pytest.raises(labeling.LabelingError, match=r"carol.csv:\d+: unknown label 'meh'"):
+        labeling.read_labeling_sheets([bad], key)
+    unknown = _sheet(tmp_path / "dave.csv", {**ALICE, "zz": "good"})
+    with pytest.raises(labeling.LabelingError, match="'zz' is not in the key"):
+        labeling.read_labeling_sheets([unknown], key)
+    with pytest.raises(labeling.LabelingError, match="not found"):
+        labeling.read_labeling_sheets([tmp_path / "nope.csv"], key)
+    partial = _sheet(tmp_path / "erin.csv", ALICE, blank=("a1", "b1"))
+    assert len(labeling.read_labeling_sheets([partial], key)) == 7
+    with pytest.raises(labeling.LabelingError, match="has no label"):
+        labeling.read_labeling_sheets([partial], key, allow_unlabeled=False)
