@@ -53,9 +53,9 @@ def figure(path, rows, models):
 def run():
     out = _common.default_output_dir("table2_crop_strategy")
     splits = _common.split_names("test-100-no-large-crop")
-    models = _common.load_models()
     name = "synthetic" if not FLAGS.benchmark_dir else "benchmark"
-    data = _common.load_data(splits, out, [name])
+    data = _common.load_data(splits, out, [name])   # bad data paths fail before model building
+    models = _common.load_models()
     if not data.samples:
         raise _common.ExperimentError("no images to process")
     rows = _common.process(data, STRATEGIES, models, out)

@@ -275,7 +275,7 @@ class LabelTable:
 def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    return f"{value:.3f}"
+    return f"{value:.4g}"
 
 
 def _majority(labels: Sequence[str]) -> str:

@@ -102,9 +102,13 @@ class InpaintGenerator(keras.Model):
     def build(self, input_shape=None):
         if self.built:
             return
-        # one symbolic-free pass on a tiny input creates every variable with its final shape
-        zeros = ops.zeros((1, 16, 16, 3), dtype="float32")
-        self.call([zeros, ops.zeros((1, 16, 16, 1), dtype="float32")])
+        # variables only depend on channel counts: build each layer from the static layer list
+        in_channels = {"conv1": 5, "xconv1": 5, "pmconv1": 5, "pmconv9": 4 * CNUM, "allconv11": 8 * CNUM}
+        previous = None
+        for lname, kind, mult, *_ in LAYER_SPECS:
+            channels = in_channels.get(lname, previous)
+            self.gen_layers[lname].build((None, None, None, channels))
+            previous = _channels(mult)
         self.built = True
 
     def _run(self, specs, x):

@@ -125,42 +125,56 @@ class InpaintModel:
         return save_native(path, generator_variables_numpy(self.generator), config=self.config.to_dict())
 
     # ------------------------------------------------------------------ forward
-    def _forward_fn(self):
-        if self._compiled is not None:
-            return self._compiled
+    def _forward_fn(self, full=False):
+        """Compiled generator call (x, m) -> x2, or -> (x1, x2, flow, offsets) when `full`."""
+        key = "full" if full else "x2"
+        if self._compiled is None:
+            self._compiled = {}
+        if key in self._compiled:
+            return self._compiled[key]
         gen = self.generator
+        pick = (lambda outs: outs) if full else (lambda outs: outs[1])
         backend = keras.backend.backend()
         if backend == "jax":
             import jax
 
             def run(trainable, non_trainable, x, m):
-                outputs, _ = gen.stateless_call(trainable, non_trainable, [x, m], training=False)
-                return outputs[1]
+                outputs, _ = gen.stateless_call(trainable, non_trainable, [x, m], training=False,
+                                                return_offsets=full)
+                return pick(outputs)
 
             jitted = jax.jit(run)
-            trainable = [v.value for v in gen.trainable_variables]
-            non_trainable = [v.value for v in gen.non_trainable_variables]
-            self._compiled = lambda x, m: np.asarray(jitted(trainable, non_trainable, x, m))
+
+            def call(x, m):
+                trainable = [v.value for v in gen.trainable_variables]
+                non_trainable = [v.value for v in gen.non_trainable_variables]
+                return jax.tree_util.tree_map(np.asarray, jitted(trainable, non_trainable, x, m))
         elif backend == "tensorflow":
-            # lazily imported: only when TensorFlow already is the Keras backend; one trace per
-            # input shape (the generator needs static shapes)
+            # imported lazily, only when TensorFlow already is the Keras backend: one trace per
+            # input shape (the generator needs static shapes, so no shape relaxation)
             import tensorflow as tf
 
-            fn = tf.function(lambda x, m: gen([x, m], training=False)[1], reduce_retracing=False)
-            self._compiled = lambda x, m: fn(tf.constant(x), tf.constant(m)).numpy()
+            fn = tf.function(lambda x, m: pick(gen([x, m], training=False, return_offsets=full)),
+                             reduce_retracing=False)
+
+            def call(x, m):
+                return tf.nest.map_structure(lambda t: t.numpy(), fn(tf.constant(x), tf.constant(m)))
         else:
-            self._compiled = lambda x, m: keras.ops.convert_to_numpy(gen([x, m], training=False)[1])
-        return self._compiled
+            def call(x, m):
+                outs = pick(gen([x, m], training=False, return_offsets=full))
+                return keras.tree.map_structure(keras.ops.convert_to_numpy, outs)
+        self._compiled[key] = call
+        return call
 
     def predict_raw(self, image_bgr, hole):
         """Reference-style outputs for ONE BGR uint8 image whose size is a multiple of 8 and a bool
-        hole: dict with x1, x2, flow, offsets (batch 1, numpy), and output_bgr (test.py's uint8)."""
+        hole: dict with x1, x2, flow, offsets (batch 1, numpy), and output_bgr (test.py's uint8,
+        including its off-by-one outside the hole)."""
         image_bgr = np.asarray(image_bgr)
         pos = image_bgr.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
-        m = hole.astype(np.float32)[None, :, :, None]
+        m = np.asarray(hole).astype(np.float32)[None, :, :, None]
         inc = pos[None] * (np.float32(1.0) - m)
-        x1, x2, flow, offsets = self.generator([inc, m], training=False, return_offsets=True)
-        x1, x2, flow, offsets = (keras.ops.convert_to_numpy(t) for t in (x1, x2, flow, offsets))
+        x1, x2, flow, offsets = self._forward_fn(full=True)(inc, m)
         complete = x2 * m + inc * (np.float32(1.0) - m)
         out = np.clip((complete + np.float32(1.0)) * np.float32(127.5), 0, 255).astype(np.uint8)[0]
         return dict(x1=x1, x2=x2, flow=flow, offsets=offsets, output_bgr=out)

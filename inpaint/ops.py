@@ -108,6 +108,10 @@ class GenConv(keras.layers.Layer):
             pad = "same"
         else:
             p = int(self.rate * (self.ksize - 1) / 2)
+            if self.padding_mode != "SYMMETRIC" and p >= min(int(x.shape[1]), int(x.shape[2])):
+                raise ValueError(f"{self.name}: {self.padding_mode} padding by {p} needs feature maps "
+                                 f"larger than {p}, got {int(x.shape[1])}x{int(x.shape[2])}; use a larger "
+                                 f"image or PADDING='SAME'")
             mode = "symmetric" if self.padding_mode == "SYMMETRIC" else "reflect"
             x = ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode=mode)
             pad = "valid"

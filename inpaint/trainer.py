@@ -154,6 +154,7 @@ class InpaintTrainer:
         self.bad_validations = 0
         self.history = []
         self._jax_state = None
+        self._mid_step = False
         self._summary_writer = None
         self._build_steps()
 
@@ -357,7 +358,16 @@ class InpaintTrainer:
         stopped_early = False
         last_snapshot_step = None
         while self.step < total:
-            scalars, x1, x2, batch, mask = self.train_step(next_batch)
+            try:
+                self._mid_step = True
+                scalars, x1, x2, batch, mask = self.train_step(next_batch)
+                self._mid_step = False
+            except KeyboardInterrupt:
+                # keep the progress: a snapshot between steps (JAX buffers are donated mid-step,
+                # so there only the last periodic snapshot is safe)
+                if not self._mid_step or self.backend == "tensorflow":
+                    self.save_snapshot()
+                raise
             values = None
             if self.step % self.log_every == 0 or self.step == total:
                 values = {k: float(ops.convert_to_numpy(v)) for k, v in scalars.items()}

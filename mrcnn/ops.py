@@ -209,11 +209,16 @@ def crop_and_resize_flat(flat_features, boxes, heights, widths, offsets, crop_si
 
 
 def _gather_map(flat_features, row_start, col, ch, cw):
+    """Gather [B, R, ch, cw, C] rows of flat_features [B, M, C] with one flat `take` (a plain
+    gather; take_along_axis would broadcast the index over the channels)."""
     idx = row_start[..., :, None] + col[..., None, :]  # [B, R, ch, cw]
     shape = ops.shape(idx)
-    flat_idx = ops.reshape(idx, (shape[0], -1))
-    vals = ops.take_along_axis(flat_features, flat_idx[..., None], axis=1)
-    return ops.reshape(vals, (shape[0], shape[1], ch, cw, ops.shape(flat_features)[-1]))
+    fshape = ops.shape(flat_features)
+    batch_off = ops.arange(shape[0], dtype="int32") * ops.cast(fshape[1], "int32")
+    flat_idx = ops.reshape(idx + batch_off[:, None, None, None], (-1,))
+    table = ops.reshape(flat_features, (-1, fshape[2]))
+    vals = ops.take(table, flat_idx, axis=0)
+    return ops.reshape(vals, (shape[0], shape[1], ch, cw, fshape[2]))
 
 
 def crop_and_resize(image, boxes, crop_size):

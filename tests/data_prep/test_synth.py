@@ -89,3 +89,12 @@ def test_bad_arguments_raise_clear_errors():
         synth.make_scene(0, 0, height=8, width=8)
     with pytest.raises(ValueError, match="seed and index"):
         synth.make_scene(-1, 0)
+
+
+def test_package_cli_dispatch(tmp_path, capsys):
+    from data_prep.__main__ import main
+
+    assert main(["synth", "--out", str(tmp_path), "--n_scenes", "1", "--height", "32",
+                 "--width", "32"]) == 0
+    assert main(["nonsense"]) == 2
+    assert "unknown command" in capsys.readouterr().err

@@ -53,7 +53,7 @@ def test_single_rater_table_matches_hand_counts(filled):
     assert table.kappa is None
     md = table.to_markdown()
     assert "| solid | 2 | 0 | 0 |" in md and "| good | 0 | 1 | 2 |" in md
-    assert "| mean gradient norm | 1.500 | 3.000 | n/a |" in md
+    assert "| mean gradient norm | 1.5 | 3 | n/a |" in md
 
 
 def test_two_raters_majority_and_fleiss_kappa(filled, tmp_path):

@@ -56,28 +56,3 @@ def test_random_inpainter_composites_only_the_hole(make_scene):
     assert res.status == "inpainted" and res.output.shape == img.shape and res.output.dtype == np.uint8
     np.testing.assert_array_equal(res.output[~hole], img[~hole])
     assert not np.array_equal(res.output[hole], img[hole])
-
-
-@pytest.mark.slow
-def test_real_models_from_reference_weights(mrcnn_reference_weights, deepfill_release_ckpt, make_scene):
-    """Mask R-CNN (COCO R101, synthetic weights) + DeepFill v1 (release-format checkpoint) on one
-    small image: shapes, compositing and bookkeeping (the outputs themselves are meaningless)."""
-    pytest.importorskip("mrcnn.model")
-    pytest.importorskip("inpaint")
-    from gone.pipeline import PeopleRemover
-    det = load_detector(mrcnn_reference_weights)
-    inp = load_inpainter(deepfill_release_ckpt)
-    assert str(deepfill_release_ckpt) in inp.weights_source
-    img = make_scene(h=120, w=160, people=((30, 40, 100, 70),))
-    remover = PeopleRemover(det, inp, classes=None, min_score=0.0, strategy="mask")
-    (res,) = remover.remove([img])
-    d = res.detections
-    n = len(d["class_ids"])
-    assert d["rois"].shape == (n, 4) and d["masks"].shape == (120, 160, n) and d["masks"].dtype == bool
-    expected = np.zeros((120, 160), bool)
-    for i in range(n):
-        expected |= d["masks"][..., i]
-    np.testing.assert_array_equal(res.hole_mask, expected)
-    assert res.large_crop_fraction == pytest.approx(expected.mean())
-    np.testing.assert_array_equal(res.output[~res.hole_mask], img[~res.hole_mask])
-    assert res.status == ("inpainted" if expected.any() else "nothing_to_remove")

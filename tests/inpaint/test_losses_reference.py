@@ -149,7 +149,6 @@ def _generator_or_skip():
     return InpaintGenerator, assign_generator_weights
 
 
-@pytest.mark.slow
 @pytest.mark.jax
 def test_generator_and_total_losses(case, full_variables, loaded_critics):
     InpaintGenerator, assign_generator_weights = _generator_or_skip()

@@ -108,3 +108,28 @@ def test_pretrain_coarse_and_early_stopping(image_paths, tmp_path):
     assert _max_change(d_before, trainer.critics.trainable_variables) == 0.0
     assert any("val_l1" in h for h in trainer.history)
     assert latest_snapshot(tmp_path / "log").name == "snap-2.npz"
+
+
+@pytest.mark.jax
+def test_cli_reports_bad_input_clearly(tmp_path, capsys):
+    from inpaint.train import main
+    assert main(["--data", str(tmp_path / "missing"), "--log-dir", str(tmp_path / "log")]) == 2
+    assert "image folder not found" in capsys.readouterr().err
+    assert main(["--data", str(tmp_path), "--set", "NOT_A_FIELD=1"]) == 2
+    assert "unknown inpaint config field" in capsys.readouterr().err
+
+
+@pytest.mark.jax
+def test_critic_checkpoint_shape_mismatch_is_explained():
+    from inpaint.critics import assign_critic_weights, build_critics, critic_variable_map
+    critics = build_critics((32, 32, 3), (64, 64, 3))
+    names = critic_variable_map(critics)
+    assert len(names) == 20 and "discriminator/discriminator_local/conv4/kernel" in names
+    assert tuple(names["discriminator/dout_local_fc/kernel"].shape) == (2 * 2 * 512, 1)
+    assert tuple(names["discriminator/dout_global_fc/kernel"].shape) == (4 * 4 * 256, 1)
+    variables = {k: np.zeros(v.shape, np.float32) for k, v in names.items()}
+    variables["discriminator/dout_global_fc/kernel"] = np.zeros((65536, 1), np.float32)
+    with pytest.raises(ValueError, match="dout_global_fc/kernel.*follows"):
+        assign_critic_weights(critics, variables)
+    with pytest.raises(ValueError, match="lacks 20 critic variables"):
+        assign_critic_weights(critics, {})

@@ -1,0 +1,123 @@
+"""Smoke runs of the experiment scripts on tiny inputs (subprocess, --limit 2, tiny sizes)."""
+import csv
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+SCRIPTS = REPO / "experiments"
+
+
+def _run(script, *args, timeout=300):
+    env = dict(os.environ)
+    env.setdefault("KERAS_BACKEND", "tensorflow")
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env["GONE_WEIGHTS_DIR"] = str(pathlib.Path(args[args.index("--output_dir") + 1])
+                                  / "no_weights")     # never pick up cached weights here
+    proc = subprocess.run([sys.executable, str(SCRIPTS / script), *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO, env=env)
+    return proc
+
+
+def _fill_sheet(sheet, dest, labels):
+    rows = list(csv.DictReader(open(sheet, newline="")))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        for i, r in enumerate(rows):
+            w.writerow({**r, "label": labels[i % len(labels)]})
+    return rows
+
+
+@pytest.mark.jax
+@pytest.mark.slow   # ~20 s on TensorFlow, ~60 s on JAX (XLA compiles every region shape)
+def test_table2_smoke_then_make_table(tmp_path):
+    out = tmp_path / "t2"
+    proc = _run("table2_crop_strategy.py", "--limit", "2", "--synth_height", "64",
+                "--synth_width", "96", "--output_dir", str(out))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "RANDOM INPAINTING WEIGHTS: results are meaningless" in proc.stdout
+    assert str(out / "per_image.csv") in proc.stdout          # says where the outputs are
+    rows = list(csv.DictReader(open(out / "per_image.csv")))
+    assert len(rows) == 6 and {r["strategy"] for r in rows} == {"box", "mask", "dilated"}
+    for r in rows:
+        assert r["masks"] == "oracle" and r["inpaint_weights"] == "random"
+        assert float(r["psnr"]) > 0 and r["gradient_norm"] != ""
+        for key in ("original_path", "hole_path", "result_path"):
+            assert (out / r[key]).is_file()
+    # Box holes contain mask holes, which the dilated holes contain.
+    by = {(r["image"], r["strategy"]): float(r["large_crop_fraction"]) for r in rows}
+    for image in {r["image"] for r in rows}:
+        assert by[(image, "box")] >= by[(image, "mask")]
+        assert by[(image, "dilated")] >= by[(image, "mask")]
+    assert (out / "figure.png").is_file()
+    assert "RANDOM INPAINTING WEIGHTS" in (out / "summary.md").read_text()
+    sheet_text = (out / "labeling_sheet.csv").read_text()
+    assert not any(s in sheet_text for s in ("box", "mask", "dilated"))   # blind
+    sheet_rows = _fill_sheet(out / "labeling_sheet.csv", out / "labels" / "alice.csv",
+                             ["good", "okay", "solid"])
+    for r in sheet_rows:
+        assert (out / r["image_path"]).is_file()
+    _fill_sheet(out / "labeling_sheet.csv", out / "labels" / "bob.csv", ["good"])
+    proc = _run("make_table.py", "--output_dir", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = (out / "table.md").read_text()
+    assert "RANDOM INPAINTING WEIGHTS" in table and "Fleiss' kappa" in table
+    counts = list(csv.reader(open(out / "table.csv")))
+    assert counts[0] == ["label", "box", "mask", "dilated"]
+    assert sum(int(x) for row in counts[1:5] for x in row[1:]) == 6
+
+
+def _tiny_coco_module():
+    spec = importlib.util.spec_from_file_location(
+        "tiny_coco_fixture", REPO / "tests" / "data_prep" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_table1_smoke_on_tiny_coco(tmp_path):
+    root = tmp_path / "coco"
+    _tiny_coco_module().make_tiny_coco(root)
+    from data_prep import coco_splits
+
+    sizes = {"train-40k": 40, "train-2k": 12, "train-2k-no-people": 4, "val-100": 10,
+             "val-100-no-large-crop": 8, "test-100-no-large-crop": 6}
+    coco_splits.write_manifests(coco_splits.build_splits(root, sizes=sizes, progress=False),
+                                root / "gone_splits")
+    out = tmp_path / "t1"
+    proc = _run("table1_large_crop.py", "--coco_dir", str(root), "--limit", "2",
+                "--masks", "oracle", "--output_dir", str(out))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    rows = list(csv.DictReader(open(out / "per_image.csv")))
+    val = json.loads((root / "gone_splits" / "val-100.json").read_text())
+    nl = json.loads((root / "gone_splits" / "val-100-no-large-crop.json").read_text())
+    expected = {im["file_name"][:-4] for im in val["images"][:2] + nl["images"][:2]}
+    assert {r["image"] for r in rows} == expected
+    for r in rows:
+        assert r["strategy"] == "mask" and r["psnr"] == ""      # no ground truth on COCO
+        if "val-100-no-large-crop" in r["columns"].split("|"):
+            assert r["is_large_crop"] == "0"
+    key = list(csv.DictReader(open(out / "private" / "labeling_key.csv")))
+    assert {k["column"] for k in key} <= {"val-100", "val-100-no-large-crop"}
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["columns"] == ["val-100", "val-100-no-large-crop"]
+
+
+def test_scripts_give_clear_errors(tmp_path):
+    proc = _run("table2_crop_strategy.py", "--coco_dir", str(tmp_path / "missing"),
+                "--output_dir", str(tmp_path / "o"), "--masks", "oracle")
+    assert proc.returncode == 2
+    assert "COCO root not found" in proc.stderr or "not found" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = _run("table2_crop_strategy.py", "--masks", "model", "--output_dir",
+                str(tmp_path / "o2"))
+    assert proc.returncode == 2 and "--masks=model needs Mask R-CNN weights" in proc.stderr
+    proc = _run("make_table.py", "--output_dir", str(tmp_path / "o3"))
+    assert proc.returncode == 2 and "no labeling sheet" in proc.stderr
