@@ -31,6 +31,7 @@ import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 # -- dilation study ---------------------------------------------------------------------------------
@@ -119,7 +120,8 @@ def speed(args):
         from inpaint import InpaintModel
         inpainter, ck_kind = InpaintModel(), "random"
     build = time.perf_counter() - t0
-    print(f"backend {keras.backend.backend()}; Mask R-CNN weights: {weights_kind}; DeepFill: {ck_kind}; "
+    load = f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs" if hasattr(os, "getloadavg") else ""
+    print(f"backend {keras.backend.backend()}{load}; Mask R-CNN weights: {weights_kind}; DeepFill: {ck_kind}; "
           f"build+load {build:.1f} s")
     # min_score 0 and all classes: random weights detect arbitrary classes; this keeps the
     # inpainting stage busy, as with a real photo of people.

@@ -96,9 +96,16 @@ def _natural_image(name: str) -> np.ndarray:
 
 
 def _resize_bilinear(img: np.ndarray, height: int, width: int) -> np.ndarray:
-    zoom = (height / img.shape[0], width / img.shape[1]) + ((1,) if img.ndim == 3 else ())
-    out = ndimage.zoom(img.astype(np.float32), zoom, order=1, mode="nearest", grid_mode=True)
-    return out[:height, :width]
+    """Bilinear resize (Pillow: ~10x faster than ndimage.zoom here) -> float32."""
+    from PIL import Image
+
+    if img.dtype == np.uint8:
+        out = Image.fromarray(np.ascontiguousarray(img)).resize((width, height),
+                                                               Image.Resampling.BILINEAR)
+        return np.asarray(out, dtype=np.float32)
+    channels = [Image.fromarray(np.ascontiguousarray(img[..., c], dtype=np.float32), mode="F")
+                .resize((width, height), Image.Resampling.BILINEAR) for c in range(img.shape[-1])]
+    return np.stack([np.asarray(c, dtype=np.float32) for c in channels], axis=-1)
 
 
 def _natural_background(rng, name, height, width):
@@ -110,7 +117,7 @@ def _natural_background(rng, name, height, width):
     ch, cw = max(8, int(height * scale)), max(8, int(width * scale))
     y0 = int(rng.integers(0, sh - ch + 1))
     x0 = int(rng.integers(0, sw - cw + 1))
-    crop = src[y0:y0 + ch, x0:x0 + cw].astype(np.float32)
+    crop = src[y0:y0 + ch, x0:x0 + cw]
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
     out = _resize_bilinear(crop, height, width)

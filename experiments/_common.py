@@ -60,6 +60,9 @@ flags.DEFINE_string("dilation", None, "dilation of the 'dilated' strategy (pixel
                     "default gone.masks.DEFAULT_DILATION)")
 flags.DEFINE_float("min_score", 0.7, "minimum Mask R-CNN score of a person (model masks)")
 flags.DEFINE_integer("figure_rows", 4, "images shown in the figure")
+flags.DEFINE_bool("oracle_relics", False,
+                  "oracle masks on the synthetic set also cover each person's shadow and held "
+                  "object (the ideal hole); default: the person masks only")
 
 RANDOM_WEIGHTS_BANNER = "RANDOM INPAINTING WEIGHTS: results are meaningless"
 
@@ -137,11 +140,12 @@ def _read_rgb(path) -> np.ndarray:
         raise ExperimentError(str(err)) from None
 
 
-def load_benchmark(ann_path, name, split_columns, limit=None) -> DataSource:
+def load_benchmark(ann_path, name, split_columns, limit=None, relics=False) -> DataSource:
     """A COCO-format set with `background_file` ground truth (data_prep.synth / paste_back).
 
     `split_columns`: column names; the first is every image, a column ending in
-    "no-large-crop" keeps images whose person masks cover <= 50 %."""
+    "no-large-crop" keeps images whose person masks cover <= 50 %. With `relics`, each
+    person's mask also covers its shadow and held object (data_prep.synth annotations)."""
     from pycocotools.coco import COCO
 
     from data_prep.coco_splits import is_large_crop
@@ -169,6 +173,13 @@ def load_benchmark(ann_path, name, split_columns, limit=None) -> DataSource:
         for k, a in enumerate(anns):
             masks[..., k] = coco.annToMask(a).astype(bool)
         frac = float(masks.any(-1).mean()) if masks.shape[-1] else 0.0
+        if relics and masks.shape[-1]:
+            index = {a["id"]: k for k, a in enumerate(anns)}
+            relic_cats = coco.getCatIds(catNms=["shadow", "held_object"])
+            for r in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], catIds=relic_cats)):
+                k = index.get(r.get("person_annotation_id"))
+                if k is not None:
+                    masks[..., k] |= coco.annToMask(r).astype(bool)
         columns = [c for c in split_columns
                    if not (c.endswith("no-large-crop") and is_large_crop(frac))]
         samples.append(Sample(pathlib.Path(info["file_name"]).stem, image, masks, clean,
@@ -241,7 +252,7 @@ def load_data(split_names, output_dir, benchmark_columns) -> DataSource:
     if FLAGS.benchmark_dir:
         root = pathlib.Path(FLAGS.benchmark_dir)
         return load_benchmark(root / "annotations.json", f"benchmark {root}",
-                              benchmark_columns, FLAGS.limit)
+                              benchmark_columns, FLAGS.limit, FLAGS.oracle_relics)
     from data_prep import synth
 
     n = FLAGS.synth_scenes if FLAGS.limit is None else min(FLAGS.synth_scenes, FLAGS.limit)
@@ -251,7 +262,7 @@ def load_data(split_names, output_dir, benchmark_columns) -> DataSource:
     ann = synth.generate(root, n, seed=FLAGS.seed, height=FLAGS.synth_height,
                          width=FLAGS.synth_width)
     return load_benchmark(ann, f"synthetic benchmark ({n} scenes, seed {FLAGS.seed})",
-                          benchmark_columns, None)
+                          benchmark_columns, None, FLAGS.oracle_relics)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -394,7 +405,9 @@ def header_lines(models: Models, data: DataSource, title: str) -> list:
     lines += [f"- data: {data.description}",
               f"- masks: {models.masks}" + (f" (Mask R-CNN {models.mrcnn_source})"
                                             if models.masks == "model" else
-                                            " (ground-truth person masks)"),
+                                            " (ground-truth person masks" +
+                                            (" + shadows + held objects)" if FLAGS.oracle_relics
+                                             else ")")),
               f"- inpainting weights: {models.inpaint_source}", ""]
     return lines
 

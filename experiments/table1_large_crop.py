@@ -35,7 +35,8 @@ TITLE = "Table 1: large crops (all images vs no large crop)"
 def figure(path, rows, models):
     rows = sorted(rows, key=lambda r: -float(r["large_crop_fraction"]))
     # Show the largest crops and the smallest, side by side with their holes.
-    picked = rows[:FLAGS.figure_rows // 2] + rows[::-1][:FLAGS.figure_rows - FLAGS.figure_rows // 2]
+    half = FLAGS.figure_rows // 2
+    picked = rows[:half] + rows[::-1][:FLAGS.figure_rows - half]
     seen, uniq = set(), []
     for r in picked:
         if r["image"] not in seen:

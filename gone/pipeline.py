@@ -8,9 +8,11 @@ Any image size is handled by inpainting *regions*: each connected part of the ho
 context box (the hole's bounding box grown by ``context_margin`` x its larger side, at least
 ``min_context`` px, clipped to the image); overlapping boxes are merged. A region whose larger
 side exceeds ``working_size`` is downscaled to it (DeepFill v1 was trained on 256x256 images with
-holes up to 128x128, so holes far larger than that at full resolution deteriorate), padded to a
-multiple of 8 (symmetric padding, marked as known), inpainted, scaled back and pasted **only
-inside the hole**: every output pixel outside the hole is bit-identical to the input.
+holes up to 128x128, so holes far larger than that at full resolution deteriorate). Its working
+size is rounded up to a multiple of ``size_multiple`` (64; DeepFill needs 8), taking more real
+context first and padding symmetrically (marked as known) only where the image ends: few
+distinct shapes means few graph traces. It is inpainted, scaled back and pasted **only inside
+the hole**: every output pixel outside the hole is bit-identical to the input.
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ class _Region:
     crop: np.ndarray                 # uint8, working scale, padded to multiples of 8
     mask: np.ndarray                 # bool, same size as crop
     valid: tuple                     # (h, w) of the unpadded working-scale crop
+    paste: np.ndarray                # bool, full-resolution crop size: pixels to paste back
     result: np.ndarray | None = None
 
 
@@ -76,6 +79,17 @@ def _resize_mask_cover(mask, size_hw):
         return mask.copy()
     area = np.asarray(Image.fromarray(mask.astype(np.float32)).resize((w, h), resample=Image.Resampling.BOX))
     return area > 1e-6
+
+
+def _grow(lo, hi, size, limit):
+    """Grow [lo, hi) towards `size` (evenly on both sides), within [0, limit)."""
+    extra = size - (hi - lo)
+    if extra <= 0:
+        return lo, hi
+    lo2 = max(0, lo - extra // 2)
+    hi2 = min(limit, hi + (extra - (lo - lo2)))
+    lo2 = max(0, lo2 - (size - (hi2 - lo2)))
+    return lo2, max(hi2, hi)
 
 
 def _merge_boxes(boxes):
@@ -110,13 +124,16 @@ class PeopleRemover:
     ``skipped_large_crop``) or "warn" (inpaint and warn) when the hole fraction > 0.5.
     context_margin / min_context: context kept around each hole (fraction of its larger side / px).
     working_size: largest side of a region fed to the inpainter (larger regions are downscaled).
+    size_multiple: region sides are rounded up to a multiple of this (8 is DeepFill's minimum;
+    the default 64 keeps the number of distinct shapes, hence of graph traces, small).
     batch_size: images per detector call and regions per inpainter call (None = detector's
     config.BATCH_SIZE, else 1).
     """
 
     def __init__(self, detector=None, inpainter=None, strategy="dilated", dilation=None,
                  classes=("person",), min_score=0.7, large_crop="process", context_margin=0.5,
-                 min_context=32, working_size=512, batch_size=None, class_names=None, progress=False):
+                 min_context=32, working_size=512, size_multiple=64, batch_size=None, class_names=None,
+                 progress=False):
         if strategy not in _masks.STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(_masks.STRATEGIES)}")
         if large_crop not in LARGE_CROP_POLICIES:
@@ -136,6 +153,9 @@ class PeopleRemover:
         self.context_margin = float(context_margin)
         self.min_context = int(min_context)
         self.working_size = working_size
+        if size_multiple < 8 or size_multiple % 8:
+            raise ValueError(f"size_multiple must be a positive multiple of 8, got {size_multiple}")
+        self.size_multiple = int(size_multiple)
         self.batch_size = batch_size
         self.class_names = class_names
         self.progress = progress
@@ -177,22 +197,37 @@ class PeopleRemover:
             y1, y2, x1, x2 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
             margin = max(self.min_context, int(np.ceil(self.context_margin * max(y2 - y1, x2 - x1))))
             boxes.append((max(0, y1 - margin), max(0, x1 - margin), min(h, y2 + margin), min(w, x2 + margin)))
+        q = self.size_multiple
         regions = []
-        for box in _merge_boxes(boxes):
-            y1, x1, y2, x2 = box
-            crop, mask = image[y1:y2, x1:x2], hole[y1:y2, x1:x2]
-            ch, cw = crop.shape[:2]
+        for own_box in _merge_boxes(boxes):
+            y1, x1, y2, x2 = own_box
+            ch, cw = y2 - y1, x2 - x1
             scale = 1.0
             if self.working_size and max(ch, cw) > self.working_size:
                 scale = self.working_size / max(ch, cw)
-            vh, vw = max(1, int(round(ch * scale))), max(1, int(round(cw * scale)))
+            # Working size rounded up to a multiple of q: few distinct shapes means few
+            # graph traces / XLA compilations and more batching. Fill the extra with real
+            # context where the image has it; pad (symmetric) only what is left.
+            th = -(-max(1, int(round(ch * scale))) // q) * q
+            tw = -(-max(1, int(round(cw * scale))) // q) * q
+            y1, y2 = _grow(y1, y2, int(np.floor(th / scale)), h)
+            x1, x2 = _grow(x1, x2, int(np.floor(tw / scale)), w)
+            crop, mask = image[y1:y2, x1:x2], hole[y1:y2, x1:x2]
+            vh = min(th, max(1, int(round((y2 - y1) * scale))))
+            vw = min(tw, max(1, int(round((x2 - x1) * scale))))
             small = _resize_uint8(crop, (vh, vw), downscale=True)
             small_mask = _resize_mask_cover(mask, (vh, vw))
-            ph, pw = (-vh) % 8, (-vw) % 8
+            ph, pw = th - vh, tw - vw
             if ph or pw:
                 small = np.pad(small, ((0, ph), (0, pw), (0, 0)), mode="symmetric")
                 small_mask = np.pad(small_mask, ((0, ph), (0, pw)), constant_values=False)
-            regions.append(_Region(index, box, np.ascontiguousarray(small), small_mask, (vh, vw)))
+            # paste back only this region's own hole pixels (merged boxes are disjoint)
+            own = np.zeros((y2 - y1, x2 - x1), dtype=bool)
+            oy1, ox1, oy2, ox2 = own_box
+            own[oy1 - y1:oy2 - y1, ox1 - x1:ox2 - x1] = True
+            own &= mask
+            regions.append(_Region(index, (y1, x1, y2, x2), np.ascontiguousarray(small), small_mask,
+                                   (vh, vw), own))
         return regions
 
     def _run_inpainter(self, regions):
@@ -228,9 +263,8 @@ class PeopleRemover:
             y1, x1, y2, x2 = r.box
             vh, vw = r.valid
             patch = _resize_uint8(r.result[:vh, :vw], (y2 - y1, x2 - x1), downscale=False)
-            hole = holes[r.image_index][y1:y2, x1:x2]
             target = outputs[r.image_index][y1:y2, x1:x2]
-            target[hole] = patch[hole]
+            target[r.paste] = patch[r.paste]
         return outputs
 
     # -- the whole pipeline ----------------------------------------------------------------------

@@ -20,8 +20,8 @@ The original loops over the batch in Python with per-sample convolutions; here m
 are batched matmuls (einsum) and the transposed conv is an overlap-add of the pasted patches.
 
 Memory: the score matrix is B x (H/rate * W/rate)^2 float32 with a few live copies (fuse, softmax);
-for the generator (attention on the H/8 x W/8 grid) that is B * (H*W/64)^2 * 4 bytes per copy:
-256 MiB at 1024x1024 per copy... see docs/inpaint.md for where it stops fitting.
+in the generator (attention on the H/8 x W/8 grid of an H x W image) one copy is (H*W/64)^2 * 4 bytes
+per image: 64 MiB at 512x512, 1 GiB at 1024x1024, 16 GiB at 2048x2048. See docs/inpaint.md.
 """
 from __future__ import annotations
 

@@ -85,6 +85,9 @@ def resolve_image_source(data=None, flist=None, coco=None, coco_images=None):
     if len(given) != 1:
         raise DataError("give exactly one data source: an image folder, a file list or a COCO json")
     if data:
+        if not os.path.exists(data):
+            raise DataError(f"data source not found: {data} (expected an image folder, a .flist file "
+                            f"or a COCO .json)")
         if os.path.isdir(data):
             return list_image_folder(data)
         if str(data).endswith(".json"):

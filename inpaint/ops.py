@@ -81,6 +81,18 @@ def _activation(name):
     return keras.activations.get(name)
 
 
+_INIT_RNG = np.random.default_rng()
+
+
+def numpy_glorot_uniform(shape, dtype=None):
+    """Glorot-uniform values drawn by numpy (TF1's default conv init): no per-shape compilation of
+    a random op, which makes building the generator fast under JAX."""
+    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return _INIT_RNG.uniform(-limit, limit, size=shape).astype(dtype or "float32")
+
+
 class GenConv(keras.layers.Layer):
     """`gen_conv`: conv2d(cnum, ksize, stride, dilation) + activation (ELU by default).
 
@@ -100,7 +112,7 @@ class GenConv(keras.layers.Layer):
     def build(self, input_shape):
         in_ch = int(input_shape[-1])
         self.kernel = self.add_weight(name="kernel", shape=(self.ksize, self.ksize, in_ch, self.cnum),
-                                      initializer="glorot_uniform")
+                                      initializer=numpy_glorot_uniform)
         self.bias = self.add_weight(name="bias", shape=(self.cnum,), initializer="zeros")
 
     def call(self, x):

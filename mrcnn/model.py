@@ -39,6 +39,20 @@ class DetectionBoxes(KL.Layer):
         return tuple(s[:-1]) + (4,)
 
 
+class SelectClassMasks(KL.Layer):
+    """mrcnn_mask [B, N, h, w, K] -> [B, N, h, w], the mask of each detection's class, so that
+    only 1/K of the mask tensor leaves the accelerator."""
+
+    def call(self, inputs):
+        detections, masks = inputs
+        class_ids = ops.cast(detections[..., 4], "int32")
+        sel = ops.take_along_axis(masks, class_ids[:, :, None, None, None], axis=4)
+        return ops.squeeze(sel, axis=4)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[1][:-1])
+
+
 def check_image_size(config):
     h, w = config.IMAGE_SHAPE[:2]
     if h / 2 ** 6 != int(h / 2 ** 6) or w / 2 ** 6 != int(w / 2 ** 6):
@@ -206,13 +220,17 @@ class MaskRCNN:
 
     # --- inference -------------------------------------------------------------------------
     def _predict(self, molded, metas, anchors, full_outputs=False):
-        """Run the network on one padded batch. Returns numpy outputs (detections, mrcnn_mask)
-        or all seven outputs."""
+        """Run the network on one padded batch. Returns numpy (detections, class masks
+        [B, N, h, w]) or all seven outputs."""
         key = "all" if full_outputs else "det"
         fn = self._predict_fns.get(key)
         if fn is None:
             m = self.keras_model
-            sub = m if full_outputs else keras.Model(m.inputs, [m.outputs[0], m.outputs[3]])
+            if full_outputs:
+                sub = m
+            else:
+                det, masks = m.outputs[0], m.outputs[3]
+                sub = keras.Model(m.inputs, [det, SelectClassMasks()([det, masks])])
             fn = sub.predict_on_batch
             self._predict_fns[key] = fn
         out = fn([molded.astype(np.float32), metas.astype(np.float32), anchors.astype(np.float32)])
@@ -264,9 +282,14 @@ class MaskRCNN:
                 b_images = np.stack([molded[i] for i in chunk] + [molded[chunk[0]]] * n_pad)
                 b_metas = np.stack([metas[i] for i in chunk] + [metas[chunk[0]]] * n_pad)
                 b_anchors = np.broadcast_to(anchors, (batch_size,) + anchors.shape)
-                detections, mrcnn_mask = self._predict(b_images, b_metas, b_anchors)
+                detections, class_masks = self._predict(b_images, b_metas, b_anchors)
+                # unmold_detections indexes mrcnn_mask[..., class_id]: a broadcast view of the
+                # already selected masks gives the same values without copying K planes
+                n_cls = config.NUM_CLASSES
                 for j, i in enumerate(chunk):
-                    results[i] = self._unmold(detections[j], mrcnn_mask[j], images[i].shape,
+                    mrcnn_mask = np.broadcast_to(class_masks[j][..., None],
+                                                 class_masks[j].shape + (n_cls,))
+                    results[i] = self._unmold(detections[j], mrcnn_mask, images[i].shape,
                                               molded[i].shape, windows[i], mask_paste)
                 if progress is not None:
                     progress.add(len(chunk))

@@ -17,16 +17,13 @@ from keras import layers as KL
 from keras import ops
 
 from mrcnn import transform
-from mrcnn.backbone import resnet_graph
 from mrcnn.data_generator import INPUT_NAMES, DataGenerator
 from mrcnn.detection_targets import DetectionTargetLayer
-from mrcnn.fpn import fpn_graph
 from mrcnn.heads import build_fpn_mask_graph, fpn_classifier_graph
 from mrcnn.losses import (mrcnn_bbox_loss_graph, mrcnn_class_loss_graph, mrcnn_mask_loss_graph,
                           rpn_bbox_loss_graph, rpn_class_loss_graph, weight_decay_loss)
 from mrcnn.ops import parse_image_meta_graph
 from mrcnn.proposal import ProposalLayer, norm_boxes_graph
-from mrcnn.rpn import build_rpn_model
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +110,10 @@ def build_training_model(config):
     Outputs: rpn_class_logits, rpn_class, rpn_bbox, mrcnn_class_logits, mrcnn_class, mrcnn_bbox,
     mrcnn_mask, rpn_rois, output_rois, then the five losses.
     """
+    from mrcnn.model import build_backbone_and_rpn, check_image_size  # lazy: model imports us
+
+    check_image_size(config)
     h, w = (int(s) for s in config.IMAGE_SHAPE[:2])
-    if h % 64 or w % 64:
-        raise ValueError(f"Image size must be divisible by 2 at least 6 times (64) to avoid fractions "
-                         f"when downscaling and upscaling, e.g. 256, 320, 384, ...; got {h}x{w}")
     channels = int(config.IMAGE_SHAPE[2])
     batch = int(config.BATCH_SIZE)
     input_image = KL.Input(shape=[h, w, channels], batch_size=batch, name="input_image")
@@ -135,20 +132,9 @@ def build_training_model(config):
                               name="input_gt_masks", dtype="bool")
     gt_boxes = norm_boxes_graph(input_gt_boxes, (h, w))
 
-    if callable(config.BACKBONE):
-        _, C2, C3, C4, C5 = config.BACKBONE(input_image, stage5=True, train_bn=config.TRAIN_BN)
-    else:
-        _, C2, C3, C4, C5 = resnet_graph(input_image, config.BACKBONE, stage5=True, train_bn=config.TRAIN_BN)
-    P2, P3, P4, P5, P6 = fpn_graph([C2, C3, C4, C5], config.TOP_DOWN_PYRAMID_SIZE)
-    rpn_feature_maps = [P2, P3, P4, P5, P6]
-    mrcnn_feature_maps = [P2, P3, P4, P5]
-
+    rpn_feature_maps, mrcnn_feature_maps, rpn_class_logits, rpn_class, rpn_bbox = build_backbone_and_rpn(
+        input_image, config)
     anchors_tensor = ConstantAnchors(anchors, name="anchors")(input_image)
-    rpn = build_rpn_model(config.RPN_ANCHOR_STRIDE, len(config.RPN_ANCHOR_RATIOS), config.TOP_DOWN_PYRAMID_SIZE)
-    level_outputs = [rpn([p]) for p in rpn_feature_maps]
-    rpn_class_logits, rpn_class, rpn_bbox = [
-        KL.Concatenate(axis=1, name=name)(list(outs))
-        for outs, name in zip(zip(*level_outputs), ["rpn_class_logits", "rpn_class", "rpn_bbox"])]
 
     rpn_rois = ProposalLayer(proposal_count=config.POST_NMS_ROIS_TRAINING, nms_threshold=config.RPN_NMS_THRESHOLD,
                              name="ROI", config=config)([rpn_class, rpn_bbox, anchors_tensor])
@@ -234,12 +220,15 @@ def set_trainable(keras_model, layer_regex, verbose=0, indent=0):
             log.info("%s%-20s   (%s)", " " * indent, layer.name, layer.__class__.__name__)
 
 
-def compile_training_model(keras_model, config, learning_rate, momentum, jit_compile="auto",
+def compile_training_model(keras_model, config, learning_rate, momentum, jit_compile=None,
                            global_clipnorm=True):
     """SGD with momentum and gradient clipping at GRADIENT_CLIP_NORM.
 
+    jit_compile None: False on TensorFlow, True on JAX.
     global_clipnorm=True clips the global norm over all gradients, as the Keras 2.0/2.1 `clipnorm`
     Matterport was written for; False clips each gradient tensor (tf.keras >= 2.4 `clipnorm`)."""
+    if jit_compile is None:  # XLA-compiling this graph on TF takes minutes on CPU; JAX always jits
+        jit_compile = keras.backend.backend() != "tensorflow"
     clip = {"global_clipnorm" if global_clipnorm else "clipnorm": config.GRADIENT_CLIP_NORM}
     optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, **clip)
     keras_model.compile(optimizer=optimizer, jit_compile=jit_compile)
@@ -311,7 +300,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
 ############################################################
 
 def train(mrcnn_model, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
-          custom_callbacks=None, no_augmentation_sources=None, verbose=1, jit_compile="auto", workers=1,
+          custom_callbacks=None, no_augmentation_sources=None, verbose=1, jit_compile=None, workers=1,
           use_multiprocessing=False, seed=None):
     """Train `mrcnn_model.keras_model` (Matterport's MaskRCNN.train).
 

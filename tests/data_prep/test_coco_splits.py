@@ -1,6 +1,5 @@
 """data_prep.coco_splits on a tiny COCO-format fixture made in the test."""
 import json
-import shutil
 
 import pytest
 from pycocotools.coco import COCO

@@ -82,7 +82,12 @@ def _tiny_coco_module():
     return module
 
 
-def test_table1_smoke_on_tiny_coco(tmp_path):
+def test_table1_smoke_on_tiny_coco(tmp_path, request):
+    # With the golden DeepFill checkpoint when present (exercises --inpaint_checkpoint).
+    try:
+        checkpoint = request.getfixturevalue("deepfill_release_ckpt")
+    except pytest.skip.Exception:
+        checkpoint = None
     root = tmp_path / "coco"
     _tiny_coco_module().make_tiny_coco(root)
     from data_prep import coco_splits
@@ -92,9 +97,11 @@ def test_table1_smoke_on_tiny_coco(tmp_path):
     coco_splits.write_manifests(coco_splits.build_splits(root, sizes=sizes, progress=False),
                                 root / "gone_splits")
     out = tmp_path / "t1"
+    extra = ["--inpaint_checkpoint", str(checkpoint)] if checkpoint else []
     proc = _run("table1_large_crop.py", "--coco_dir", str(root), "--limit", "2",
-                "--masks", "oracle", "--output_dir", str(out))
+                "--masks", "oracle", "--output_dir", str(out), *extra)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert ("RANDOM INPAINTING WEIGHTS" in proc.stdout) == (checkpoint is None)
     rows = list(csv.DictReader(open(out / "per_image.csv")))
     val = json.loads((root / "gone_splits" / "val-100.json").read_text())
     nl = json.loads((root / "gone_splits" / "val-100-no-large-crop.json").read_text())
@@ -102,6 +109,7 @@ def test_table1_smoke_on_tiny_coco(tmp_path):
     assert {r["image"] for r in rows} == expected
     for r in rows:
         assert r["strategy"] == "mask" and r["psnr"] == ""      # no ground truth on COCO
+        assert (r["inpaint_weights"] == "random") == (checkpoint is None)
         if "val-100-no-large-crop" in r["columns"].split("|"):
             assert r["is_large_crop"] == "0"
     key = list(csv.DictReader(open(out / "private" / "labeling_key.csv")))
@@ -121,3 +129,22 @@ def test_scripts_give_clear_errors(tmp_path):
     assert proc.returncode == 2 and "--masks=model needs Mask R-CNN weights" in proc.stderr
     proc = _run("make_table.py", "--output_dir", str(tmp_path / "o3"))
     assert proc.returncode == 2 and "no labeling sheet" in proc.stderr
+
+
+def test_table2_on_paste_back_benchmark_dir(tmp_path):
+    root = tmp_path / "coco"
+    _tiny_coco_module().make_tiny_coco(root)
+    from data_prep import paste_back
+
+    bench = paste_back.build_paste_back(root, tmp_path / "pb", n_images=2, seed=0,
+                                        progress=False).parent
+    out = tmp_path / "t2pb"
+    proc = _run("table2_crop_strategy.py", "--benchmark_dir", str(bench), "--output_dir",
+                str(out), "--masks", "oracle", "--figure_rows", "1")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    rows = list(csv.DictReader(open(out / "per_image.csv")))
+    assert {r["image"] for r in rows} == {"pb_00000", "pb_00001"}
+    for r in rows:   # ground truth exists: PSNR/SSIM filled, in the hole too
+        assert r["status"] == "inpainted"
+        assert float(r["psnr"]) > 0 and float(r["psnr_hole"]) > 0 and float(r["ssim"]) <= 1
+    assert "benchmark" in json.loads((out / "run_info.json").read_text())["data"]

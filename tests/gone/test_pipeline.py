@@ -38,7 +38,7 @@ def test_large_image_is_cropped_scaled_and_pasted(make_scene, fake_detector, fak
     assert res.hole_mask[np.all(img == (255, 0, 0), -1)].all()
     # two separate regions, each at most 128 px (+ padding to 8) on its longer side
     assert len(fake_inpainter.shapes) == 2
-    assert all(max(s[:2]) <= 128 and s[0] % 8 == 0 and s[1] % 8 == 0 for s in fake_inpainter.shapes)
+    assert all(max(s[:2]) <= 128 and s[0] % 64 == 0 and s[1] % 64 == 0 for s in fake_inpainter.shapes)
     # inpainted pixels are close to the background colour, not red
     assert res.output[res.hole_mask][:, 0].mean() < 150
 
@@ -112,3 +112,28 @@ def test_bad_arguments_are_clear(fake_detector, fake_inpainter):
         PeopleRemover(large_crop="maybe")
     with pytest.raises(ValueError, match="RGB uint8"):
         PeopleRemover(fake_detector, fake_inpainter).remove([np.zeros((8, 8), np.float32)])
+
+
+def test_region_shapes_are_bucketed_with_real_context(make_scene, fake_inpainter):
+    img = make_scene(h=200, w=300, people=())
+    holes = []
+    for k in range(4):                      # four holes of slightly different sizes
+        hole = np.zeros(img.shape[:2], bool)
+        hole[80:100 + 3 * k, 100:121 + 2 * k] = True
+        holes.append(hole)
+    remover = PeopleRemover(None, fake_inpainter, batch_size=4)
+    results = remover.remove([img] * 4, hole_masks=holes)
+    assert len(set(fake_inpainter.shapes)) == 1 and fake_inpainter.shapes[0][:2] == (128, 128)
+    assert fake_inpainter.batch_calls == 1
+    for r, hole in zip(results, holes):
+        _outside_identical(r, img)
+        np.testing.assert_array_equal(r.hole_mask, hole)
+
+
+def test_grow_stays_inside_image():
+    from gone.pipeline import _grow
+    assert _grow(10, 20, 30, 100) == (0, 30)
+    assert _grow(40, 60, 40, 100) == (30, 70)
+    assert _grow(90, 100, 40, 100) == (60, 100)
+    assert _grow(0, 10, 64, 20) == (0, 20)
+    assert _grow(5, 50, 20, 100) == (5, 50)

@@ -114,7 +114,7 @@ def test_pretrain_coarse_and_early_stopping(image_paths, tmp_path):
 def test_cli_reports_bad_input_clearly(tmp_path, capsys):
     from inpaint.train import main
     assert main(["--data", str(tmp_path / "missing"), "--log-dir", str(tmp_path / "log")]) == 2
-    assert "image folder not found" in capsys.readouterr().err
+    assert "data source not found" in capsys.readouterr().err
     assert main(["--data", str(tmp_path), "--set", "NOT_A_FIELD=1"]) == 2
     assert "unknown inpaint config field" in capsys.readouterr().err
 
