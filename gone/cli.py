@@ -172,20 +172,61 @@ def cmd_remove(args):
     remover = None
     start = time.perf_counter()
     from tqdm import tqdm
-    bar = tqdm(plan, desc="gone", unit="img", disable=args.quiet or None, file=sys.stderr)
-    for f in bar:
+    bar = tqdm(total=len(plan), desc="gone", unit="img", disable=args.quiet or None, file=sys.stderr)
+
+    def finish(job, result):
+        f, loaded, out, mask_out, ext, fmt = job
+        if result.status == "inpainted":
+            write_image_atomic(out, result.output, format=fmt)
+        elif f.suffix.lower() == ext:
+            _copy_atomic(f, out)   # untouched: keep the original bytes
+        else:
+            write_image_atomic(out, np.asarray(result.output), format=fmt)
+        if args.save_masks:
+            write_mask_atomic(mask_out, result.hole_mask)
+        counts[result.status] += 1
+        if not args.quiet and (result.status != "inpainted" or result.message.startswith("warning")):
+            bar.write(f"gone: {f}: {result.message}", file=sys.stderr)
+
+    def run(jobs):
+        """Process a batch; if the batch fails, retry file by file to isolate the bad one."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", LargeCropWarning)  # reported through the message
+                results = remover.remove([j[1].rgb for j in jobs])
+        except Exception as e:
+            if len(jobs) > 1:
+                for j in jobs:
+                    run([j])
+                return
+            bar.write(f"gone: error: {jobs[0][0]}: {type(e).__name__}: {e}", file=sys.stderr)
+            counts["failed"] += 1
+            bar.update(1)
+            return
+        for job, result in zip(jobs, results):
+            try:
+                finish(job, result)
+            except Exception as e:
+                bar.write(f"gone: error: {job[0]}: cannot write output: {type(e).__name__}: {e}",
+                          file=sys.stderr)
+                counts["failed"] += 1
+            bar.update(1)
+
+    pending = []
+    for f in plan:
         try:
             loaded = load_image(f)
         except ImageReadError as e:
             bar.write(f"gone: error: {e}", file=sys.stderr)
             counts["failed"] += 1
+            bar.update(1)
             continue
         ext, fmt = output_format_for(f, loaded)
         out = outdir / f"{f.stem}{ext}"
-        mask_out = outdir / f"{f.stem}_mask.png"
         if out.exists() and not args.overwrite:
             bar.write(f"gone: {f}: {out} exists, not replaced (use --overwrite)", file=sys.stderr)
             counts["exists"] += 1
+            bar.update(1)
             continue
         if remover is None:
             try:
@@ -194,25 +235,12 @@ def cmd_remove(args):
                 bar.close()
                 _err(f"error: {e}")
                 return EXIT_USAGE
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", LargeCropWarning)  # reported through the message
-                result = remover.remove([loaded.rgb])[0]
-            if result.status == "inpainted":
-                write_image_atomic(out, result.output, format=fmt)
-            elif f.suffix.lower() == ext:
-                _copy_atomic(f, out)   # untouched: keep the original bytes
-            else:
-                write_image_atomic(out, np.asarray(result.output), format=fmt)
-            if args.save_masks:
-                write_mask_atomic(mask_out, result.hole_mask)
-        except Exception as e:
-            bar.write(f"gone: error: {f}: {type(e).__name__}: {e}", file=sys.stderr)
-            counts["failed"] += 1
-            continue
-        counts[result.status] += 1
-        if not args.quiet and (result.status != "inpainted" or result.message.startswith("warning")):
-            bar.write(f"gone: {f}: {result.message}", file=sys.stderr)
+        pending.append((f, loaded, out, outdir / f"{f.stem}_mask.png", ext, fmt))
+        if len(pending) >= args.batch_size:
+            run(pending)
+            pending = []
+    if pending:
+        run(pending)
     bar.close()
     elapsed = time.perf_counter() - start
     done = counts["inpainted"] + counts["nothing_to_remove"] + counts["skipped_large_crop"]

@@ -17,6 +17,7 @@ the hole**: every output pixel outside the hole is bit-identical to the input.
 from __future__ import annotations
 
 import dataclasses
+import time
 import warnings
 
 import numpy as np
@@ -159,6 +160,7 @@ class PeopleRemover:
         self.batch_size = batch_size
         self.class_names = class_names
         self.progress = progress
+        self.last_timings = {}   # seconds per stage of the last remove() call
 
     # -- detection ---------------------------------------------------------------------------
     def _detector_batch(self):
@@ -277,6 +279,8 @@ class PeopleRemover:
         if isinstance(images, np.ndarray) and images.ndim == 3:
             images = [images]
         images = [_check_image(im, i) for i, im in enumerate(images)]
+        t0 = time.perf_counter()
+        timings = {"detect": 0.0, "masks": 0.0, "inpaint": 0.0}
         if hole_masks is not None:
             if isinstance(hole_masks, np.ndarray) and hole_masks.ndim == 2:
                 hole_masks = [hole_masks]
@@ -300,7 +304,10 @@ class PeopleRemover:
                     raise ValueError(f"image {i}: hole mask must be HxW or HxWxN, got {m.shape}")
         else:
             detections = self.detect(images)
+            timings["detect"] = time.perf_counter() - t0
             holes = [self.hole_for(d, img.shape) for d, img in zip(detections, images)]
+        t1 = time.perf_counter()
+        timings["masks"] = t1 - t0 - timings["detect"]
 
         results = [None] * len(images)
         to_inpaint = []
@@ -331,6 +338,8 @@ class PeopleRemover:
             outs = self.inpaint_holes([images[i] for i in to_inpaint], [holes[i] for i in to_inpaint])
             for i, out in zip(to_inpaint, outs):
                 results[i].output = out
+        timings["inpaint"] = time.perf_counter() - t1
+        self.last_timings = timings
         return results
 
     def remove_one(self, image, hole_mask=None):

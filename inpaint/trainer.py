@@ -112,6 +112,9 @@ class InpaintTrainer:
                                       f"not {self.backend!r}")
         if _cfg(config, "GAN", "wgan_gp") != "wgan_gp":
             raise ValueError(f"only GAN: wgan_gp is implemented (as v1.0.0 trains), got {_cfg(config, 'GAN')!r}")
+        if _cfg(config, "GAN_WITH_MASK", False):
+            raise ValueError("GAN_WITH_MASK=True cannot train with wgan_gp (the original's penalty feeds "
+                             "3-channel interpolates to the 4-channel critic); set GAN_WITH_MASK: False")
         self.log_dir = Path(log_dir or _cfg(config, "LOG_DIR", "logs"))
         self.img_h, self.img_w = int(_cfg(config, "IMG_SHAPES")[0]), int(_cfg(config, "IMG_SHAPES")[1])
         if self.img_h % 8 or self.img_w % 8:

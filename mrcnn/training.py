@@ -295,6 +295,17 @@ class EpochCheckpoint(keras.callbacks.Callback):
         os.replace(tmp, path)
 
 
+def tensorboard_callback(log_dir):
+    """keras TensorBoard callback writing to log_dir, or None (with a warning) when the
+    `tensorboard` package is missing (keras' callback needs it for tf.summary on every backend)."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        log.warning("TensorBoard logs are not written: the 'tensorboard' package is not installed")
+        return None
+    return keras.callbacks.TensorBoard(log_dir=log_dir, histogram_freq=0, write_graph=False)
+
+
 ############################################################
 #  Train
 ############################################################
@@ -329,8 +340,10 @@ def train(mrcnn_model, train_dataset, val_dataset, learning_rate, epochs, layers
                                       steps_per_epoch=cfg.VALIDATION_STEPS, seed=seed, **pydataset_args)
 
     os.makedirs(mrcnn_model.log_dir, exist_ok=True)
-    callbacks = [keras.callbacks.TensorBoard(log_dir=mrcnn_model.log_dir, histogram_freq=0, write_graph=False),
-                 EpochCheckpoint(mrcnn_model.checkpoint_path)]
+    callbacks = [EpochCheckpoint(mrcnn_model.checkpoint_path)]
+    tensorboard = tensorboard_callback(mrcnn_model.log_dir)
+    if tensorboard is not None:
+        callbacks.append(tensorboard)
     callbacks += list(custom_callbacks or [])
 
     if verbose:

@@ -16,7 +16,8 @@ def fake_models(monkeypatch, fake_detector_cls, fake_inpainter_cls):
         built.append(args)
         return PeopleRemover(fake_detector_cls(), fake_inpainter_cls(), strategy=args.strategy,
                              dilation=args.dilation, classes=cli._parse_classes(args.classes),
-                             min_score=args.min_score, large_crop=args.large_crop)
+                             min_score=args.min_score, large_crop=args.large_crop,
+                             batch_size=args.batch_size)
     monkeypatch.setattr(cli, "build_remover", build)
     return built
 
@@ -38,9 +39,10 @@ def photo_folder(tmp_path, make_scene):
     return d
 
 
-def test_folder_with_bad_file(photo_folder, tmp_path, fake_models, capsys):
+@pytest.mark.parametrize("batch_size", ["1", "3"])
+def test_folder_with_bad_file(photo_folder, tmp_path, fake_models, capsys, batch_size):
     out = tmp_path / "out"
-    rc = cli.main(["remove", str(photo_folder), "-o", str(out), "--save-masks", "-q"])
+    rc = cli.main(["remove", str(photo_folder), "-o", str(out), "--save-masks", "-q", "--batch-size", batch_size])
     captured = capsys.readouterr()
     assert rc == 1
     assert "corrupt.jpg" in captured.err and "error" in captured.err
@@ -98,3 +100,21 @@ def test_cli_import_is_light():
     code = ("import sys, gone.cli; bad = [m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules];"
             " print(bad); sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_failure_inside_a_batch_is_isolated(photo_folder, tmp_path, monkeypatch, fake_detector_cls,
+                                            fake_inpainter_cls, capsys):
+    class PickyRemover(PeopleRemover):
+        def remove(self, images, hole_masks=None):
+            if any(im.shape[:2] == (96, 128) and (im[:10, :10] == 255).all() for im in images):
+                raise RuntimeError("model exploded on the RGBA one")
+            return super().remove(images, hole_masks)
+
+    monkeypatch.setattr(cli, "build_remover",
+                        lambda args: PickyRemover(fake_detector_cls(), fake_inpainter_cls(), batch_size=4))
+    out = tmp_path / "out"
+    rc = cli.main(["remove", str(photo_folder), "-o", str(out), "-q", "--batch-size", "4"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "model exploded" in captured.err and "rgba.png" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == ["empty.jpg", "gray.png", "person.png"]
+    assert "2 failed" in captured.out

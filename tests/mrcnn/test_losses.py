@@ -1,5 +1,4 @@
 """The five Mask R-CNN losses against numpy versions of Matterport's gather-based formulas."""
-import types
 
 import keras
 import numpy as np
