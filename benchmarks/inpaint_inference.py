@@ -7,7 +7,8 @@ Times the compiled generator call that `InpaintModel` uses (float32 inputs in, x
 copies included) after warm-up; `--end-to-end` times `InpaintModel.inpaint_batch` on RGB uint8 images
 instead (validation, padding, compositing included). Weights are random unless --checkpoint is given
 (speed does not depend on them). The peer figure to beat (PyTorch DeepFill v1 port on an H200):
-422 images/s at 256^2 batch 16, 93 images/s at 512^2 batch 8.
+422 images/s at 256^2 batch 16, 93 images/s at 512^2 batch 8. Work per image: 51.6 GFLOP at 256^2,
+287 at 512^2, 2436 at 1024^2 (attention grows with the square of the pixel count).
 """
 from __future__ import annotations
 
@@ -67,8 +68,8 @@ def bench(model, size, batch, iters, warmup, end_to_end):
         times.append(time.perf_counter() - t0)
     best, median = min(times), float(np.median(times))
     mib = attention_matrix_bytes(size, size) / 2 ** 20
-    print(f"{size:>5}^2  batch {batch:>3}  {batch / median:9.2f} images/s (median of {iters}; best "
-          f"{batch / best:.2f})  warm-up {compile_s:.1f} s  attention matrix {mib:.0f} MiB/image/copy",
+    print(f"{size:>5}^2  batch {batch:>3}  {batch / median:9.3f} images/s (median of {iters}; best "
+          f"{batch / best:.3f})  warm-up {compile_s:.1f} s  attention matrix {mib:.0f} MiB/image/copy",
           flush=True)
     return batch / median
 
@@ -81,24 +82,26 @@ def main(argv=None):
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--checkpoint", default=None, help="TF1 checkpoint or native .npz (default: random)")
-    parser.add_argument("--precision", choices=["float32", "tf32"], default="float32",
-                        help="float32 = reference numerics; tf32 lets NVIDIA GPUs use tensor cores")
+    parser.add_argument("--precision", choices=["float32", "tf32", "both"], default="float32",
+                        help="float32 = reference numerics (default); tf32 lets NVIDIA GPUs use tensor cores")
     parser.add_argument("--end-to-end", action="store_true", help="time inpaint_batch on uint8 RGB")
     args = parser.parse_args(argv)
 
     from inpaint import InpaintModel
-    kwargs = dict(precision=args.precision)
-    model = (InpaintModel.from_checkpoint(args.checkpoint, **kwargs) if args.checkpoint
-             else InpaintModel(**kwargs))
-    print(f"DeepFill v1 inference, {'end-to-end' if args.end_to_end else 'network'}; {_device_info()}; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; precision {args.precision}",
-          flush=True)
-    for i, size in enumerate(args.sizes):
-        batch = args.batch_sizes[min(i, len(args.batch_sizes) - 1)]
-        try:
-            bench(model, size, batch, args.iters, args.warmup, args.end_to_end)
-        except Exception as exc:  # e.g. out of memory at 1024^2: report and go on
-            print(f"{size:>5}^2  batch {batch:>3}  failed: {type(exc).__name__}: {str(exc)[:300]}", flush=True)
+    precisions = ["float32", "tf32"] if args.precision == "both" else [args.precision]
+    for precision in precisions:
+        model = (InpaintModel.from_checkpoint(args.checkpoint, precision=precision) if args.checkpoint
+                 else InpaintModel(precision=precision))
+        print(f"DeepFill v1 inference, {'end-to-end' if args.end_to_end else 'network'}; {_device_info()}; "
+              f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; precision {precision}",
+              flush=True)
+        for i, size in enumerate(args.sizes):
+            batch = args.batch_sizes[min(i, len(args.batch_sizes) - 1)]
+            try:
+                bench(model, size, batch, args.iters, args.warmup, args.end_to_end)
+            except Exception as exc:  # e.g. out of memory at 1024^2: report and go on
+                print(f"{size:>5}^2  batch {batch:>3}  failed: {type(exc).__name__}: {str(exc)[:300]}",
+                      flush=True)
 
 
 if __name__ == "__main__":

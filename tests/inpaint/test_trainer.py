@@ -133,3 +133,17 @@ def test_critic_checkpoint_shape_mismatch_is_explained():
         assign_critic_weights(critics, variables)
     with pytest.raises(ValueError, match="lacks 20 critic variables"):
         assign_critic_weights(critics, {})
+
+
+@pytest.mark.slow
+@pytest.mark.jax
+def test_trainer_initialises_from_yu_full_checkpoint(deepfill_full_ckpt, tmp_path):
+    from inpaint.checkpoint import read_tf_checkpoint
+    trainer = InpaintTrainer(InpaintConfig(), log_dir=tmp_path / "log", verbose=0)
+    assert trainer.load_weights(deepfill_full_ckpt) == 104  # 84 generator + 20 critic variables
+    variables = read_tf_checkpoint(str(deepfill_full_ckpt))
+    kernel = trainer.critics.get_layer("dout_global_fc").kernel
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), variables["discriminator/dout_global_fc/kernel"])
+    conv = trainer.critics.get_layer("discriminator_local").get_layer("conv3").bias
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(conv),
+                                  variables["discriminator/discriminator_local/conv3/bias"])
