@@ -1,4 +1,5 @@
 """TF1 checkpoint bundle reader (numpy only), name mapping, native format and conversion."""
+import os
 import re
 import subprocess
 import sys
@@ -155,3 +156,21 @@ def test_convert_command(tmp_path, deepfill_full_ckpt):
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "error: no TF checkpoint" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.jax
+def test_yu_checkpoint_usable_without_tensorflow(deepfill_release_ckpt):
+    pytest.importorskip("jax")
+    script = (
+        "import sys; sys.modules['tensorflow'] = None  # any TF import now fails\n"
+        "import numpy as np\n"
+        "from inpaint import InpaintModel\n"
+        f"m = InpaintModel.from_checkpoint({str(deepfill_release_ckpt)!r})\n"
+        "img = np.full((16, 24, 3), 100, np.uint8); hole = np.zeros((16, 24), bool); hole[4:12, 8:16] = True\n"
+        "out = m.inpaint(img, hole)\n"
+        "assert out.shape == img.shape and (out[~hole] == 100).all()\n"
+        "print('ok', m.weights_source)\n")
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("ok")

@@ -33,6 +33,7 @@ def tiny_shapes(count, seed):
     return ds
 
 
+@pytest.mark.slow  # ~100 s eagerly under JAX on 2 CPU cores
 def test_training_model_outputs_and_losses_are_finite():
     keras.utils.set_random_seed(0)
     cfg = tiny_config()
