@@ -18,7 +18,6 @@ import math
 import os
 import re
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
