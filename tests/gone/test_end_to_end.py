@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.jax]  # backend-neutral; ~80 s per backend
 
 
 @pytest.fixture(scope="module")
