@@ -19,7 +19,8 @@ from mrcnn.proposal import (ProposalLayer, apply_box_deltas_graph, clip_boxes_gr
                             denorm_boxes_graph, norm_boxes_graph)
 from mrcnn.roi_align import PyramidROIAlign  # noqa: F401
 from mrcnn.rpn import build_rpn_model, rpn_graph  # noqa: F401
-from mrcnn.weights import WeightLoadError, load_weights as _load_weights, save_weights as _save_weights
+from mrcnn.weights import WeightLoadError  # noqa: F401  (re-export)
+from mrcnn.weights import load_weights as _load_weights, save_weights as _save_weights
 
 log = logging.getLogger(__name__)
 
@@ -336,3 +337,27 @@ def _unmold_boxes(detections, original_shape, molded_shape, window):
 def log2_graph(x):
     """log2 as Matterport computes it (log(x) / log(2))."""
     return ops.log(x) / math.log(2.0)
+
+
+# Matterport's other modellib names live in the colleagues' modules; resolved lazily (PEP 562)
+# because mrcnn.training imports this module.
+_LAZY_EXPORTS = {
+    "mold_image": "mrcnn.transform", "unmold_image": "mrcnn.transform",
+    "compose_image_meta": "mrcnn.transform", "parse_image_meta": "mrcnn.transform",
+    "mold_inputs": "mrcnn.transform", "unmold_detections": "mrcnn.transform",
+    "compute_backbone_shapes": "mrcnn.transform",
+    "DetectionTargetLayer": "mrcnn.detection_targets", "detection_targets_graph": "mrcnn.detection_targets",
+    "rpn_class_loss_graph": "mrcnn.losses", "rpn_bbox_loss_graph": "mrcnn.losses",
+    "mrcnn_class_loss_graph": "mrcnn.losses", "mrcnn_bbox_loss_graph": "mrcnn.losses",
+    "mrcnn_mask_loss_graph": "mrcnn.losses",
+    "build_rpn_targets": "mrcnn.data_generator", "load_image_gt": "mrcnn.data_generator",
+    "DataGenerator": "mrcnn.data_generator", "data_generator": "mrcnn.data_generator",
+}
+
+
+def __getattr__(name):
+    module = _LAZY_EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mrcnn.model' has no attribute {name!r}")
+    import importlib
+    return getattr(importlib.import_module(module), name)
