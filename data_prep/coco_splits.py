@@ -39,13 +39,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import pathlib
 import sys
-import tempfile
 import zlib
 
 import numpy as np
+
+from gone.io import write_bytes_atomic
 
 MANIFEST_VERSION = 1
 LARGE_CROP_THRESHOLD = 0.5   # same as gone.masks.LARGE_CROP_THRESHOLD (kept importable alone)
@@ -313,19 +313,6 @@ def _dump(obj) -> bytes:
     return (json.dumps(obj, sort_keys=True, indent=1) + "\n").encode("utf-8")
 
 
-def _write_atomic(path: pathlib.Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_manifests(manifests, out_dir) -> pathlib.Path:
     """Writes `<out>/<split>.json` and `<out>/index.json`; returns the index path."""
     out = pathlib.Path(out_dir)
@@ -333,14 +320,14 @@ def write_manifests(manifests, out_dir) -> pathlib.Path:
     index = {"manifest_version": MANIFEST_VERSION, "splits": {}}
     for split, manifest in manifests.items():
         data = _dump(manifest)
-        _write_atomic(out / f"{split}.json", data)
+        write_bytes_atomic(out / f"{split}.json", data)
         index["splits"][split] = {"file": f"{split}.json", "count": manifest["count"],
                                   "sha256": hashlib.sha256(data).hexdigest()}
     some = next(iter(manifests.values()))
     index.update(seed=some["seed"], source_annotation_sha256=some["source_annotation_sha256"],
                  source_annotation_file=some["source_annotation_file"])
     path = out / "index.json"
-    _write_atomic(path, _dump(index))
+    write_bytes_atomic(path, _dump(index))
     return path
 
 

@@ -29,7 +29,8 @@ import numpy as np
 from scipy import ndimage
 
 from data_prep import coco_splits
-from data_prep.synth import _atomic_write_bytes, _bbox_xywh, _png_bytes, mask_to_rle
+from data_prep.synth import _bbox_xywh, _png_bytes, mask_to_rle
+from gone.io import write_bytes_atomic
 
 
 def _read_rgb(path: pathlib.Path) -> np.ndarray:
@@ -139,8 +140,8 @@ def build_paste_back(coco_dir, out_dir, n_images=100, seed=0, subset="val2014", 
             masks = [m & ~pasted for m in masks]   # later pastes hide earlier ones
             masks.append(pasted)
         name = f"pb_{k:05d}.png"
-        _atomic_write_bytes(out / "images" / name, _png_bytes(composite))
-        _atomic_write_bytes(out / "backgrounds" / name, _png_bytes(clean))
+        write_bytes_atomic(out / "images" / name, _png_bytes(composite))
+        write_bytes_atomic(out / "backgrounds" / name, _png_bytes(clean))
         image_id = k + 1
         images.append({"id": image_id, "file_name": name, "height": int(clean.shape[0]),
                        "width": int(clean.shape[1]), "background_file": f"backgrounds/{name}",
@@ -158,7 +159,7 @@ def build_paste_back(coco_dir, out_dir, n_images=100, seed=0, subset="val2014", 
             "licenses": [], "images": images, "annotations": annotations,
             "categories": [{"id": 1, "name": "person", "supercategory": "person"}]}
     path = out / "annotations.json"
-    _atomic_write_bytes(path, json.dumps(data, sort_keys=True, indent=1).encode("utf-8"))
+    write_bytes_atomic(path, json.dumps(data, sort_keys=True, indent=1).encode("utf-8"))
     return path
 
 

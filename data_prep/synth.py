@@ -24,13 +24,13 @@ import functools
 import hashlib
 import io
 import json
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 from scipy import ndimage
 from skimage import draw
+
+from gone.io import write_bytes_atomic
 
 CATEGORIES = (
     {"id": 1, "name": "person", "supercategory": "person"},
@@ -412,19 +412,6 @@ def make_scene(seed: int, index: int, height: int = 256, width: int = 320, *,
 # ----------------------------------------------------------------------------------------------
 # COCO export
 
-def _atomic_write_bytes(path: pathlib.Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _png_bytes(rgb: np.ndarray) -> bytes:
     from PIL import Image
 
@@ -499,8 +486,8 @@ def generate(out_dir, n_scenes: int, seed: int = 0, height: int = 256, width: in
     for index in iterator:
         scene = make_scene(seed, index, height, width)
         name = scene_file_name(index)
-        _atomic_write_bytes(out / "images" / name, _png_bytes(scene.image))
-        _atomic_write_bytes(out / "backgrounds" / name, _png_bytes(scene.background))
+        write_bytes_atomic(out / "images" / name, _png_bytes(scene.image))
+        write_bytes_atomic(out / "backgrounds" / name, _png_bytes(scene.background))
         image_id = index + 1
         images.append({"id": image_id, "file_name": name, "height": height, "width": width,
                        "background_file": f"backgrounds/{name}",
@@ -516,7 +503,7 @@ def generate(out_dir, n_scenes: int, seed: int = 0, height: int = 256, width: in
         "categories": [dict(c) for c in CATEGORIES],
     }
     path = out / "annotations.json"
-    _atomic_write_bytes(path, json.dumps(coco, sort_keys=True, indent=1).encode("utf-8"))
+    write_bytes_atomic(path, json.dumps(coco, sort_keys=True, indent=1).encode("utf-8"))
     return path
 
 

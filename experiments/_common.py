@@ -21,10 +21,8 @@ import dataclasses
 import io
 import json
 import math
-import os
 import pathlib
 import sys
-import tempfile
 import time
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -33,6 +31,7 @@ if str(REPO_ROOT) not in sys.path:  # `python experiments/x.py` without `pip ins
 
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
+from gone.io import write_bytes_atomic, write_text_atomic  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -73,21 +72,6 @@ class ExperimentError(Exception):
 
 # ----------------------------------------------------------------------------------------------
 # Atomic writing
-
-def write_text_atomic(path, text: str) -> pathlib.Path:
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
 
 def write_csv_atomic(path, header, rows) -> pathlib.Path:
     buf = io.StringIO()
@@ -486,10 +470,9 @@ def figure_grid(path, panels, col_titles, row_titles, suptitle=""):
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
-    from data_prep.synth import _atomic_write_bytes
 
     path = pathlib.Path(path)
-    _atomic_write_bytes(path, buf.getvalue())
+    write_bytes_atomic(path, buf.getvalue())
     return path
 
 

@@ -134,6 +134,16 @@ def _atomic_save(path, save):
     return path
 
 
+def write_bytes_atomic(path, data: bytes):
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    return _atomic_save(path, lambda f: f.write(data))
+
+
+def write_text_atomic(path, text: str):
+    """Write UTF-8 ``text`` to ``path`` atomically; newlines are written as given."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
 def write_image_atomic(path, rgb, format=None, quality=95):
     """Write RGB uint8 HxWx3 to ``path`` atomically; the format follows the extension unless given."""
     from PIL import Image

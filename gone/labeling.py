@@ -22,10 +22,11 @@ import math
 import os
 import pathlib
 import shutil
-import tempfile
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+
+from gone.io import write_text_atomic
 
 LABELS = ("good", "okay", "striped", "solid")   # best to worst, the paper's row order
 SHEET_COLUMNS = ("result_id", "image_path", "label", "notes")
@@ -47,19 +48,6 @@ class LabeledResult:
 
 # ----------------------------------------------------------------------------------------------
 # Writing
-
-def _write_text_atomic(path: pathlib.Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
 
 def _csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     buf = io.StringIO()
@@ -119,8 +107,8 @@ def write_labeling_sheet(results: Sequence[Mapping], sheet_path, key_path, seed:
             shown = os.path.relpath(target, base).replace(os.sep, "/")
         sheet_rows.append((result_id, shown, "", ""))
         key_rows.append((result_id, str(r["image"]), str(column), path))
-    _write_text_atomic(sheet_path, _csv_text(SHEET_COLUMNS, sheet_rows))
-    _write_text_atomic(key_path, _csv_text(KEY_COLUMNS, sorted(key_rows)))
+    write_text_atomic(sheet_path, _csv_text(SHEET_COLUMNS, sheet_rows))
+    write_text_atomic(key_path, _csv_text(KEY_COLUMNS, sorted(key_rows)))
     return sheet_path, key_path
 
 
@@ -267,8 +255,8 @@ class LabelTable:
         """Writes `<stem>.md` and `<stem>.csv` atomically; returns both paths."""
         out = pathlib.Path(out_dir)
         md, cs = out / f"{stem}.md", out / f"{stem}.csv"
-        _write_text_atomic(md, self.to_markdown())
-        _write_text_atomic(cs, self.to_csv())
+        write_text_atomic(md, self.to_markdown())
+        write_text_atomic(cs, self.to_csv())
         return md, cs
 
 
