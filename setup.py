@@ -27,6 +27,7 @@ setup(
         "pyyaml>=6.0",
         "pillow>=10.0",
         "tqdm>=4.60",
+        "tensorboard>=2.16",  # Keras TensorBoard callback during training
     ],
     extras_require={
         "jax": ["jax>=0.4.30"],
