@@ -21,9 +21,13 @@ import dataclasses
 import io
 import json
 import math
+import os
 import pathlib
 import sys
 import time
+
+# TensorFlow's C++ start-up chatter hides the progress output; users can still override it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # `python experiments/x.py` without `pip install -e .`

@@ -13,6 +13,9 @@ import shutil
 import sys
 import time
 
+# TensorFlow's C++ start-up chatter hides the progress bar; users can still override it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 

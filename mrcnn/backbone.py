@@ -1,14 +1,35 @@
 """ResNet-50/101 backbone, Caffe style (stride on the 1x1 conv, conv biases), Matterport names."""
 from keras import layers as KL
+from keras import ops
 
 
 class BatchNorm(KL.BatchNormalization):
     """BatchNormalization (epsilon 1e-3) whose call takes an explicit `training` flag: Matterport
     passes training=False (config.TRAIN_BN False) to keep the statistics frozen, because batches
-    are too small to train them."""
+    are too small to train them.
+
+    With frozen statistics it computes `(x - mean) * (rsqrt(var + eps) * gamma) + beta`, the
+    operation order of TF's CPU FusedBatchNormV3 inference kernel that Keras 2 ran (bit-identical
+    to it; checked against tf.raw_ops.FusedBatchNormV3 with TF_ENABLE_ONEDNN_OPTS=0). Keras 3's
+    `x * s + (beta - mean * s)` rounds differently and moves the RPN scores by a few ulps."""
 
     def call(self, inputs, training=None):
-        return super().call(inputs, training=training)
+        if training and self.trainable:
+            return super().call(inputs, training=training)
+        x = ops.cast(inputs, self.compute_dtype)
+        shape = [1] * len(x.shape)
+        shape[self.axis[0] if isinstance(self.axis, (list, tuple)) else self.axis] = -1
+
+        def per_channel(v):
+            return ops.reshape(ops.cast(v, x.dtype), shape)
+
+        factor = ops.rsqrt(ops.cast(self.moving_variance, x.dtype) + self.epsilon)
+        if self.scale:
+            factor = factor * ops.cast(self.gamma, x.dtype)
+        y = (x - per_channel(self.moving_mean)) * per_channel(factor)
+        if self.center:
+            y = y + per_channel(self.beta)
+        return y
 
 
 def identity_block(input_tensor, kernel_size, filters, stage, block, use_bias=True, train_bn=True):

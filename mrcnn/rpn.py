@@ -1,6 +1,16 @@
 """Region Proposal Network head, shared across FPN levels as the nested model "rpn_model"."""
 import keras
 from keras import layers as KL
+from keras import ops
+
+
+def eigen_order_softmax(logits):
+    """Softmax over the last axis as TF's CPU (Eigen) Softmax kernel computes it, which the
+    reference ran: e = exp(x - max(x)); e * (1 / sum(e)). keras.ops.softmax may instead map
+    to oneDNN's kernel (TF with oneDNN on) or divide (JAX), changing about half of the RPN
+    scores by up to 2 ulps; near-tied scores then reorder the NMS candidates."""
+    e = ops.exp(logits - ops.max(logits, axis=-1, keepdims=True))
+    return e * (1.0 / ops.sum(e, axis=-1, keepdims=True))
 
 
 def rpn_graph(feature_map, anchors_per_location, anchor_stride):
@@ -11,7 +21,7 @@ def rpn_graph(feature_map, anchors_per_location, anchor_stride):
     x = KL.Conv2D(2 * anchors_per_location, (1, 1), padding="valid", activation="linear",
                   name="rpn_class_raw")(shared)
     rpn_class_logits = KL.Reshape((-1, 2))(x)
-    rpn_probs = KL.Activation("softmax", name="rpn_class_xxx")(rpn_class_logits)
+    rpn_probs = KL.Activation(eigen_order_softmax, name="rpn_class_xxx")(rpn_class_logits)
     x = KL.Conv2D(anchors_per_location * 4, (1, 1), padding="valid", activation="linear",
                   name="rpn_bbox_pred")(shared)
     rpn_bbox = KL.Reshape((-1, 4))(x)
