@@ -1,4 +1,5 @@
 """ResNet-50/101 backbone, Caffe style (stride on the 1x1 conv, conv biases), Matterport names."""
+import keras
 from keras import layers as KL
 from keras import ops
 
@@ -16,7 +17,8 @@ class BatchNorm(KL.BatchNormalization):
     def call(self, inputs, training=None):
         if training and self.trainable:
             return super().call(inputs, training=training)
-        x = ops.cast(inputs, self.compute_dtype)
+        # as Keras: float16/bfloat16 inputs are normalized in float32
+        x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
         shape = [1] * len(x.shape)
         shape[self.axis[0] if isinstance(self.axis, (list, tuple)) else self.axis] = -1
 
@@ -29,7 +31,7 @@ class BatchNorm(KL.BatchNormalization):
         y = (x - per_channel(self.moving_mean)) * per_channel(factor)
         if self.center:
             y = y + per_channel(self.beta)
-        return y
+        return ops.cast(y, self.compute_dtype)
 
 
 def identity_block(input_tensor, kernel_size, filters, stage, block, use_bias=True, train_bn=True):

@@ -4,6 +4,7 @@ from keras import layers as KL
 from keras import ops
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
 def eigen_order_softmax(logits):
     """Softmax over the last axis as TF's CPU (Eigen) Softmax kernel computes it, which the
     reference ran: e = exp(x - max(x)); e * (1 / sum(e)). keras.ops.softmax may instead map

@@ -11,6 +11,8 @@ import tarfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The golden data match TF's Eigen CPU kernels (see mrcnn/__init__.py); set before TF loads.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import pytest  # noqa: E402
 

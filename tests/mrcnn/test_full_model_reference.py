@@ -47,13 +47,36 @@ def check_probes(d, out):
         assert err <= 1e-4, f"probe {name}: {err}"
 
 
+def _tf_onednn_kernels():
+    """True when TensorFlow runs its oneDNN kernels (TF_ENABLE_ONEDNN_OPTS; on by default for CPUs
+    with AVX512-VNNI/BF16/AMX). The reference ran TF's Eigen kernels (its README: bit-identical
+    with TF_ENABLE_ONEDNN_OPTS=0)."""
+    import keras
+    if keras.backend.backend() != "tensorflow":
+        return False
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        import os
+        return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "") != "0"
+
+
 # README: >= 98% of the reference rpn_rois found within 1e-4 (observed 98.9-100% under rounding
-# noise). The skater case is the most tie-sensitive one (only 240 of 1000 rows kept their position
-# under float32 molding noise); with our backbone's rounding (TF 2.21 / Keras 3 BatchNorm instead
-# of TF 2.15's fused kernel, |d rpn_class| < 1e-4) 95.6% are found. The ProposalLayer itself
-# reproduces the skater rpn_rois exactly when fed the reference rpn_class/rpn_bbox
-# (test_proposal_on_reference_rpn_outputs).
-RPN_ROIS_FOUND = {"astronaut": 0.98, "skater": 0.95, "street": 0.98}
+# noise). With TF's Eigen kernels (the reference's) we find 99.8 / 98.2 / 100% and every detection
+# matches. TF's oneDNN kernels (on by default for CPUs with AVX512-VNNI/BF16/AMX) sum convolutions
+# in another order (a 3x3 conv differs by up to ~7e-6): |d rpn_class| doubles to ~3e-6, the skater
+# case (the most tie-sensitive one: only 240 of 1000 rows kept their position under float32 molding
+# noise) finds only ~96% and gains detections from the unmatched proposals. So on a oneDNN build
+# the per-case tests run in a subprocess with TF_ENABLE_ONEDNN_OPTS=0
+# (test_reference_cases_on_eigen_kernels).
+RPN_ROIS_FOUND = 0.98
+
+
+def _reference_kernels_only():
+    if _tf_onednn_kernels():
+        pytest.skip("TF runs its oneDNN kernels in this process; the case runs with the reference's "
+                    "Eigen kernels in test_reference_cases_on_eigen_kernels")
 
 
 def check_rpn(d, out, name="astronaut"):
@@ -61,7 +84,7 @@ def check_rpn(d, out, name="astronaut"):
     np.testing.assert_allclose(out["rpn_bbox"], d["rpn_bbox"], atol=1e-4, rtol=0)
     ours, ref = out["ROI"][0], d["rpn_rois"][0]
     found = np.array([np.abs(ours - r).max(-1).min() <= 1e-4 for r in ref])
-    assert found.mean() >= RPN_ROIS_FOUND[name], found.mean()
+    assert found.mean() >= RPN_ROIS_FOUND, found.mean()
     return ours
 
 
@@ -105,6 +128,7 @@ def full_case(model, ref_dir, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CASES)
 def test_full_model_case(coco_model, mrcnn_reference_dir, name):
+    _reference_kernels_only()
     full_case(coco_model, mrcnn_reference_dir, name)
 
 
@@ -144,6 +168,7 @@ def _mask_iou(a, b):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CASES)
 def test_detect_results(coco_model, mrcnn_reference_dir, name):
+    _reference_kernels_only()
     d = dict(np.load(mrcnn_reference_dir / f"mrcnn_case_{name}.npz"))
     r = coco_model.detect([d["image"]])[0]
     np.testing.assert_array_equal(r["class_ids"], d["result_class_ids"])
@@ -158,3 +183,22 @@ def test_detect_results(coco_model, mrcnn_reference_dir, name):
         np.testing.assert_array_equal(fast["rois"], r["rois"])
         for i in range(ref_masks.shape[-1]):
             assert _mask_iou(fast["masks"][..., i], r["masks"][..., i]) >= 0.99
+
+
+@pytest.mark.slow
+def test_reference_cases_on_eigen_kernels(mrcnn_reference_dir):
+    """On a oneDNN build of TF: the per-case tests above, rerun in a subprocess that selects TF's
+    Eigen kernels (TF_ENABLE_ONEDNN_OPTS is read once, when TF is imported)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    if not _tf_onednn_kernels():
+        pytest.skip("TF already runs its Eigen kernels here: the cases run in this process")
+    this = Path(__file__).resolve()
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="0", KERAS_BACKEND="tensorflow")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", str(this),
+                           "-k", "test_full_model_case or test_detect_results"],
+                          cwd=this.parents[2], env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and "skipped" not in proc.stdout.splitlines()[-1], proc.stdout[-2000:]
