@@ -34,25 +34,9 @@ LARGE_CROP_THRESHOLD = 0.5
 
 
 def coco_class_names():
-    """The 81 Matterport COCO class names ('BG' first). Imported from mrcnn when available."""
-    try:
-        from mrcnn.datasets.coco import COCO_CLASS_NAMES
-        return list(COCO_CLASS_NAMES)
-    except Exception:  # mrcnn not importable: the same public list (Matterport demo notebook)
-        return list(_COCO_CLASS_NAMES)
-
-
-_COCO_CLASS_NAMES = (
-    "BG", "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
-    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
-    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
-    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
-    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
-    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
-    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
-    "teddy bear", "hair drier", "toothbrush")
+    """The 81 Matterport COCO class names ('BG' first), in model order."""
+    from mrcnn.datasets.coco import COCO_CLASS_NAMES  # lazy: keeps `gone` imports light
+    return list(COCO_CLASS_NAMES)
 
 
 def class_ids_for(classes, class_names=None):
