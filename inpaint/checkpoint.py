@@ -16,9 +16,10 @@ import os
 import pathlib
 import re
 import struct
-import tempfile
 
 import numpy as np
+
+from inpaint.files import write_atomic
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 NATIVE_FORMAT = "gone-inpaint-v1"
@@ -230,16 +231,7 @@ def save_native(path, variables: dict, config: dict | None = None, extra: dict |
     if MANIFEST_KEY in arrays:
         raise CheckpointError(f"variable name {MANIFEST_KEY} is reserved")
     arrays[MANIFEST_KEY] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
     return path
 
 

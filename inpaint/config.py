@@ -9,12 +9,12 @@ from a dict of command-line flags (`override`).
 from __future__ import annotations
 
 import dataclasses
-import os
 import pathlib
-import tempfile
 import typing
 
 import yaml
+
+from inpaint.files import write_atomic
 
 DEFAULT_YAML = pathlib.Path(__file__).with_name("inpaint.yml")
 
@@ -143,16 +143,7 @@ class InpaintConfig:
         """YAML text of every field; written atomically to `path` when given."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
         if path is not None:
-            path = pathlib.Path(path)
-            fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=path.name + ".", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                os.replace(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            write_atomic(path, lambda tmp: pathlib.Path(tmp).write_text(text, encoding="utf-8"))
         return text
 
     def validate(self):

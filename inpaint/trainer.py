@@ -17,14 +17,14 @@ import csv
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 
-import numpy as np
 import keras
+import numpy as np
 from keras import ops
 
 from inpaint import losses as loss_lib
+from inpaint.files import write_atomic
 from inpaint.critics import assign_critic_weights, critic_variable_map, critics_from_config
 from inpaint.masks import MaskSampler
 
@@ -37,21 +37,6 @@ def _cfg(config, name, default=None):
     if isinstance(config, dict):
         return config.get(name, default)
     return getattr(config, name, default)
-
-
-def _atomic_write(path, write_fn, suffix=""):
-    """Write through `write_fn(tmp_path)` then rename onto `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + suffix)
-    os.close(fd)
-    try:
-        write_fn(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def latest_snapshot(log_dir):
@@ -480,7 +465,7 @@ class InpaintTrainer:
         else:
             from PIL import Image
             path = self.log_dir / "images" / f"step-{self.step:08d}.png"
-            _atomic_write(path, lambda tmp: Image.fromarray(grid).save(tmp, format="PNG"))
+            write_atomic(path, lambda tmp: Image.fromarray(grid).save(tmp, format="PNG"))
 
     # ------------------------------------------------------------------ snapshots
     def _named_variables(self):
@@ -515,7 +500,7 @@ class InpaintTrainer:
         }
         config = self.config.to_dict() if hasattr(self.config, "to_dict") else dict(self.config)
         save_native(path, arrays, config=config, extra=extra)
-        _atomic_write(self.log_dir / "checkpoint",
+        write_atomic(self.log_dir / "checkpoint",
                       lambda tmp: Path(tmp).write_text(f'model_checkpoint_path: "{path.name}"\n'))
         if self.keep_snapshots:
             old = sorted((int(m.group(1)), name) for name in os.listdir(path.parent)

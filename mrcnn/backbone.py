@@ -34,25 +34,9 @@ class BatchNorm(KL.BatchNormalization):
         return ops.cast(y, self.compute_dtype)
 
 
-def identity_block(input_tensor, kernel_size, filters, stage, block, use_bias=True, train_bn=True):
-    nb_filter1, nb_filter2, nb_filter3 = filters
-    conv_name_base = f"res{stage}{block}_branch"
-    bn_name_base = f"bn{stage}{block}_branch"
-    x = KL.Conv2D(nb_filter1, (1, 1), name=conv_name_base + "2a", use_bias=use_bias)(input_tensor)
-    x = BatchNorm(name=bn_name_base + "2a")(x, training=train_bn)
-    x = KL.Activation("relu")(x)
-    x = KL.Conv2D(nb_filter2, (kernel_size, kernel_size), padding="same",
-                  name=conv_name_base + "2b", use_bias=use_bias)(x)
-    x = BatchNorm(name=bn_name_base + "2b")(x, training=train_bn)
-    x = KL.Activation("relu")(x)
-    x = KL.Conv2D(nb_filter3, (1, 1), name=conv_name_base + "2c", use_bias=use_bias)(x)
-    x = BatchNorm(name=bn_name_base + "2c")(x, training=train_bn)
-    x = KL.Add()([x, input_tensor])
-    return KL.Activation("relu", name=f"res{stage}{block}_out")(x)
-
-
-def conv_block(input_tensor, kernel_size, filters, stage, block, strides=(2, 2), use_bias=True,
-               train_bn=True):
+def _bottleneck_branch(input_tensor, kernel_size, filters, stage, block, strides, use_bias, train_bn):
+    """The residual branch 1x1 -> kxk -> 1x1 (Matterport names res<stage><block>_branch2a/2b/2c);
+    the stride sits on the first 1x1 conv, as in Matterport's ResNet (Caffe style)."""
     nb_filter1, nb_filter2, nb_filter3 = filters
     conv_name_base = f"res{stage}{block}_branch"
     bn_name_base = f"bn{stage}{block}_branch"
@@ -65,10 +49,21 @@ def conv_block(input_tensor, kernel_size, filters, stage, block, strides=(2, 2),
     x = BatchNorm(name=bn_name_base + "2b")(x, training=train_bn)
     x = KL.Activation("relu")(x)
     x = KL.Conv2D(nb_filter3, (1, 1), name=conv_name_base + "2c", use_bias=use_bias)(x)
-    x = BatchNorm(name=bn_name_base + "2c")(x, training=train_bn)
-    shortcut = KL.Conv2D(nb_filter3, (1, 1), strides=strides, name=conv_name_base + "1",
+    return BatchNorm(name=bn_name_base + "2c")(x, training=train_bn)
+
+
+def identity_block(input_tensor, kernel_size, filters, stage, block, use_bias=True, train_bn=True):
+    x = _bottleneck_branch(input_tensor, kernel_size, filters, stage, block, (1, 1), use_bias, train_bn)
+    x = KL.Add()([x, input_tensor])
+    return KL.Activation("relu", name=f"res{stage}{block}_out")(x)
+
+
+def conv_block(input_tensor, kernel_size, filters, stage, block, strides=(2, 2), use_bias=True,
+               train_bn=True):
+    x = _bottleneck_branch(input_tensor, kernel_size, filters, stage, block, strides, use_bias, train_bn)
+    shortcut = KL.Conv2D(filters[2], (1, 1), strides=strides, name=f"res{stage}{block}_branch1",
                          use_bias=use_bias)(input_tensor)
-    shortcut = BatchNorm(name=bn_name_base + "1")(shortcut, training=train_bn)
+    shortcut = BatchNorm(name=f"bn{stage}{block}_branch1")(shortcut, training=train_bn)
     x = KL.Add()([x, shortcut])
     return KL.Activation("relu", name=f"res{stage}{block}_out")(x)
 
