@@ -28,6 +28,8 @@ setup(
         "pillow>=10.0",
         "tqdm>=4.60",
         "tensorboard>=2.16",  # Keras TensorBoard callback during training
+        "opencv-python-headless>=4.8",  # Telea / Navier-Stokes inpainting (gone.inpainters)
+        "pypatchmatch>=2.2",  # PatchMatch inpainting, the default without DeepFill weights
     ],
     extras_require={
         "jax": ["jax>=0.4.30"],
