@@ -3,14 +3,38 @@
 Mask R-CNN (Matterport-compatible, `mrcnn/`) finds them, DeepFill v1 (Yu et al. 2018,
 `inpaint/`) fills the hole, `gone/` chains the two. Keras 3; TensorFlow (default) or JAX backend.
 """
+import pathlib
+import re
+
 from setuptools import find_packages, setup
+
+# The version lives in one place, gone/__init__.py (read here without importing gone, whose
+# dependencies may not be installed yet); `gone --version` reads it back from the package metadata.
+_HERE = pathlib.Path(__file__).resolve().parent
+VERSION = re.search(r'^__version__ = "([^"]+)"', (_HERE / "gone" / "__init__.py").read_text(encoding="utf-8"),
+                    re.M).group(1)
 
 setup(
     name="gone",
-    version="0.1.0",
+    version=VERSION,
     description="GONE Offers Nice Editing: remove people from photos (Mask R-CNN + DeepFill v1, Keras 3)",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    license="Apache-2.0",  # this repository's code; published weights keep their own licences (README)
+    license_files=["LICENSE"],
+    keywords="people removal, object removal, inpainting, instance segmentation, Mask R-CNN, DeepFill, Keras",
+    classifiers=[
+        "Development Status :: 3 - Alpha",
+        "Intended Audience :: Science/Research",
+        "Intended Audience :: Developers",
+        "Operating System :: POSIX :: Linux",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        "Programming Language :: Python :: 3.11",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Topic :: Scientific/Engineering :: Image Processing",
+        "Topic :: Multimedia :: Graphics",
+    ],
     python_requires=">=3.11",
     packages=find_packages(include=["mrcnn", "mrcnn.*", "inpaint", "inpaint.*", "gone", "gone.*",
                                     "data_prep", "data_prep.*"]),

@@ -27,10 +27,44 @@ def _err(msg):
     print(f"gone: {msg}", file=sys.stderr, flush=True)
 
 
+def package_version():
+    """The installed package's version (``gone --version``); gone.__version__ when run from a
+    checkout that was never installed."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("gone")
+    except PackageNotFoundError:
+        from gone import __version__
+        return __version__
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default in --help: appends "(default: X)" to the help of an option that
+    takes a value and has a default, unless its help already names the default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.option_strings and action.nargs != 0 and action.default not in (None, argparse.SUPPRESS)
+                and "default" not in text.lower()):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _show_defaults(parser):
+    """Give `parser` and all its subcommand parsers the DefaultsHelpFormatter."""
+    parser.formatter_class = DefaultsHelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                _show_defaults(subparser)
+    return parser
+
+
 def build_parser():
     from gone.masks import STRATEGIES
     p = argparse.ArgumentParser(prog="gone", description="Remove people (or other objects) from photos: "
                                 "Mask R-CNN finds them, DeepFill v1 fills the hole.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     r = sub.add_parser("remove", help="remove people from image files, folders or globs",
                        description="Remove people from images. Outputs are written to OUTDIR as "
@@ -60,7 +94,7 @@ def build_parser():
     w.add_argument("--download", nargs="*", metavar="NAME", default=None,
                    help="download NAME(s) (default: all downloadable)")
     w.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds")
-    return p
+    return _show_defaults(p)
 
 
 def _expand_inputs(inputs):
