@@ -52,6 +52,8 @@ setup(
         "pillow>=10.0",
         "tqdm>=4.60",
         "tensorboard>=2.16",  # Keras TensorBoard callback during training
+        "flask>=3.1",  # gone label (web app)
+        "statsmodels>=0.14",  # make_table.py: Fleiss' kappa
         "opencv-python-headless>=4.8",  # Telea / Navier-Stokes inpainting (gone.inpainters)
         "pypatchmatch>=2.2",  # PatchMatch inpainting, the default without DeepFill weights
     ],

@@ -94,6 +94,11 @@ def build_parser():
     w.add_argument("--download", nargs="*", metavar="NAME", default=None,
                    help="download NAME(s) (default: all downloadable)")
     w.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds")
+    from gone import label_app
+    label_app.add_arguments(sub.add_parser(
+        "label", help="blind labeling web app for experiment outputs (docs/labeling.md)",
+        description="Serve the blinded results of experiment outputs to raters; --export writes "
+        "labels/<rater>.csv for experiments/make_table.py."))
     return _show_defaults(p)
 
 
@@ -327,6 +332,9 @@ def main(argv=None):
     try:
         if args.command == "remove":
             return cmd_remove(args)
+        if args.command == "label":
+            from gone import label_app
+            return label_app.main(args)
         return cmd_weights(args)
     except KeyboardInterrupt:
         _err("interrupted")
