@@ -37,7 +37,7 @@ setup(
     ],
     python_requires=">=3.11",
     packages=find_packages(include=["mrcnn", "mrcnn.*", "inpaint", "inpaint.*", "gone", "gone.*",
-                                    "data_prep", "data_prep.*"]),
+                                    "data_prep", "data_prep.*", "gonefiles"]),
     install_requires=[
         "keras>=3.5",
         "tensorflow>=2.16",  # the default Keras backend; JAX users install the [jax] extra

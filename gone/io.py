@@ -1,165 +1,18 @@
-"""Image reading and atomic writing (stage 1 and last stage of the pipeline).
+"""Image reading and atomic writing for ``gone`` (stage 1 and last stage of the pipeline).
 
-``read_image`` always returns RGB uint8 HxWx3:
-
-- EXIF orientation is applied (``PIL.ImageOps.exif_transpose``), so the pixels are upright;
-- grayscale (L, 1, LA) is replicated to RGB; palette images are expanded;
-- 16-bit data (I;16*, I) is scaled to 8 bit by ``round(v / 257)`` (65535 -> 255); float (F)
-  data is taken as [0, 1] when its maximum is <= 1, else as [0, 255], and clipped;
-- an alpha channel is composited on **white** (transparent areas become white, the usual
-  convention for photos exported with transparency); the output has no alpha;
-- CMYK / YCbCr and other modes go through Pillow's RGB conversion;
-- unreadable, truncated or non-image files raise ``ImageReadError`` with the file name and reason.
-
-Writes go to a temporary file in the target folder, then ``os.replace`` onto the final name,
-so an interrupted run never leaves a half-written output.
+The implementation lives in the top-level ``gonefiles`` package (numpy/Pillow only), shared by
+every package of the repository; this module keeps the names ``gone`` code and users import.
+See ``gonefiles.images`` for what ``read_image`` returns (upright RGB uint8, alpha on white,
+16-bit scaled, first frame of animations) and ``gonefiles.atomic`` for the writes (temp file +
+rename, user's umask, temp files removed on errors and by the next run after a kill).
 """
 from __future__ import annotations
 
-import dataclasses
-import os
-import pathlib
-import tempfile
-import warnings
+from gonefiles.atomic import (TEMP_MARK, clean_stale_temps, copy_file_atomic, is_temp_name,  # noqa: F401
+                              write_atomic, write_bytes_atomic, write_fileobj_atomic, write_text_atomic)
+from gonefiles.images import (IMAGE_EXTENSIONS, ImageReadError, LoadedImage, load_image,  # noqa: F401
+                              output_format_for, read_image, read_mask, write_image_atomic,
+                              write_mask_atomic)
 
-import numpy as np
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm",
-                    ".pgm", ".pnm", ".jp2", ".tga")
-
-
-class ImageReadError(Exception):
-    """An input file cannot be read as an image (missing, corrupt, truncated, unsupported)."""
-
-
-@dataclasses.dataclass
-class LoadedImage:
-    rgb: np.ndarray          # uint8 HxWx3, upright
-    format: str | None       # Pillow format name of the source (e.g. "JPEG", "PNG")
-    mode: str                # Pillow mode of the source (e.g. "RGB", "I;16", "RGBA")
-    high_bit_depth: bool     # source had more than 8 bits per sample
-
-
-def _to_rgb_uint8(im):
-    from PIL import Image
-    mode = im.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(im, dtype=np.float64)
-        # Pillow decodes 16-bit grayscale PNG/TIFF as I;16 or I; scale 0..65535 -> 0..255.
-        rgb = np.clip(np.round(arr / 257.0), 0, 255).astype(np.uint8)
-        return np.repeat(rgb[..., None], 3, axis=-1)
-    if mode == "F":
-        arr = np.asarray(im, dtype=np.float64)
-        scale = 255.0 if np.nanmax(arr) <= 1.0 else 1.0
-        rgb = np.clip(np.round(np.nan_to_num(arr) * scale), 0, 255).astype(np.uint8)
-        return np.repeat(rgb[..., None], 3, axis=-1)
-    if mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-        mode = im.mode
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = np.asarray(im.convert("RGBA"), dtype=np.float64)
-        alpha = rgba[..., 3:4] / 255.0
-        rgb = rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)   # composite on white
-        return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
-    if mode != "RGB":
-        im = im.convert("RGB")
-    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
-
-
-def load_image(path):
-    """Read ``path`` -> LoadedImage (pixels plus what the writer needs to keep the format)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise ImageReadError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageReadError(f"{path}: is a directory, not an image")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                fmt = im.format
-                im.load()  # forces full decoding: truncated data fails here
-                mode = im.mode
-                im = ImageOps.exif_transpose(im)
-                rgb = _to_rgb_uint8(im)
-    except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not a recognised image file") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageReadError(f"{path}: image too large ({e})") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as e:
-        raise ImageReadError(f"{path}: corrupt or truncated image ({e})") from None
-    if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ImageReadError(f"{path}: empty image")
-    high = mode.startswith("I") or mode == "F" or mode.endswith(";16") or "16" in mode
-    return LoadedImage(rgb=rgb, format=fmt, mode=mode, high_bit_depth=bool(high))
-
-
-def read_image(path):
-    """RGB uint8 HxWx3 (see the module docstring); raises ImageReadError."""
-    return load_image(path).rgb
-
-
-def output_format_for(path, source: LoadedImage | None = None):
-    """(extension, Pillow format) for an output that keeps the input's format where Pillow can
-    write it; 16-bit sources and unwritable formats become PNG."""
-    from PIL import Image
-    Image.init()
-    ext = pathlib.Path(path).suffix.lower()
-    fmt = Image.registered_extensions().get(ext)
-    if source is not None and source.high_bit_depth:
-        return ".png", "PNG"
-    if fmt is None or fmt not in Image.SAVE or fmt in ("GIF",):
-        # GIF would quantise to 256 colours: write PNG instead.
-        return ".png", "PNG"
-    return ext, fmt
-
-
-def _atomic_save(path, save):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            save(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
-
-
-def write_bytes_atomic(path, data: bytes):
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    return _atomic_save(path, lambda f: f.write(data))
-
-
-def write_text_atomic(path, text: str):
-    """Write UTF-8 ``text`` to ``path`` atomically; newlines are written as given."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_image_atomic(path, rgb, format=None, quality=95):
-    """Write RGB uint8 HxWx3 to ``path`` atomically; the format follows the extension unless given."""
-    from PIL import Image
-    rgb = np.asarray(rgb)
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[-1] != 3:
-        raise ValueError(f"write_image_atomic expects RGB uint8 HxWx3, got {rgb.dtype} {rgb.shape}")
-    if format is None:
-        _, format = output_format_for(path)
-    im = Image.fromarray(rgb, "RGB")
-    kwargs = {"quality": quality} if format in ("JPEG", "WEBP") else {}
-    return _atomic_save(path, lambda f: im.save(f, format=format, **kwargs))
-
-
-def write_mask_atomic(path, hole):
-    """Write a bool HxW hole as an 8-bit PNG, 255 = hole, 0 = kept."""
-    from PIL import Image
-    hole = np.asarray(hole, dtype=bool)
-    im = Image.fromarray(hole.astype(np.uint8) * 255, "L")
-    return _atomic_save(path, lambda f: im.save(f, format="PNG"))
+# older private name, kept for callers that used it
+_atomic_save = write_fileobj_atomic

@@ -5,6 +5,7 @@ Keras / TensorFlow / mrcnn / inpaint are imported lazily: importing this module 
 """
 from __future__ import annotations
 
+import inspect
 import pathlib
 import tempfile
 
@@ -49,9 +50,51 @@ def make_detector_config(images_per_gpu=1, detection_min_confidence=0.7):
     return type("GoneMaskRCNNConfig", (base,), attrs)()
 
 
-def load_detector(weights_path, images_per_gpu=1, detection_min_confidence=0.7, model_dir=None):
-    """Matterport-compatible ``MaskRCNN`` in inference mode with the COCO config, weights loaded
-    by layer name from a Keras-2 HDF5 file (e.g. mask_rcnn_coco.h5)."""
+def matterport_weighted_layers(backbone="resnet101"):
+    """Names of the layers with weights in Matterport's inference MaskRCNN (COCO config), as the
+    groups of mask_rcnn_coco.h5: 233 for ResNet-101 (208 backbone, 8 FPN, rpn_model, 16 heads;
+    Matterport's model.py resnet_graph / build_rpn_model / fpn_classifier_graph /
+    build_fpn_mask_graph)."""
+    blocks = {2: 3, 3: 4, 4: {"resnet50": 6, "resnet101": 23}[backbone], 5: 3}
+    names = ["conv1", "bn_conv1"]
+    for stage, n in blocks.items():
+        for i in range(n):
+            block = chr(ord("a") + i)
+            for branch in ("2a", "2b", "2c") + (("1",) if block == "a" else ()):
+                names += [f"res{stage}{block}_branch{branch}", f"bn{stage}{block}_branch{branch}"]
+    names += ["fpn_c5p5", "fpn_c4p4", "fpn_c3p3", "fpn_c2p2", "fpn_p2", "fpn_p3", "fpn_p4", "fpn_p5",
+              "rpn_model"]
+    names += ["mrcnn_class_conv1", "mrcnn_class_bn1", "mrcnn_class_conv2", "mrcnn_class_bn2",
+              "mrcnn_class_logits", "mrcnn_bbox_fc"]
+    names += [f"mrcnn_mask_{k}{i}" for i in range(1, 5) for k in ("conv", "bn")]
+    names += ["mrcnn_mask_deconv", "mrcnn_mask"]
+    return names
+
+
+def _h5_layers_with_weights(path):
+    import h5py
+
+    def names(attr):
+        return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in list(attr)]
+    with h5py.File(path, "r") as f:
+        root = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+        listed = names(root.attrs["layer_names"]) if "layer_names" in root.attrs else list(root.keys())
+        found = []
+        for name in listed:
+            group = root.get(name)
+            if group is None or not hasattr(group, "attrs"):
+                continue
+            weight_names = group.attrs.get("weight_names")
+            if weight_names is not None and len(weight_names):
+                found.append(name)
+        return found, set(root.keys())
+
+
+def check_detector_weights(weights_path, allow_partial=False):
+    """Check a Mask R-CNN weight file without building any model: an HDF5 file in Matterport's
+    layout holding every weighted layer of the COCO inference model. Raises ModelLoadError naming
+    what is wrong; a file missing layers is accepted only with ``allow_partial`` (those layers then
+    keep random weights). Returns the list of missing layer names."""
     if weights_path is None:
         from gone.weights import manual_instructions
         raise ModelLoadError("no Mask R-CNN weights given and none cached; "
@@ -63,28 +106,25 @@ def load_detector(weights_path, images_per_gpu=1, detection_min_confidence=0.7, 
     if not h5py.is_hdf5(path):
         raise ModelLoadError(f"{path} is not an HDF5 file; expected Matterport's mask_rcnn_coco.h5 format")
     try:
-        with h5py.File(path, "r") as f:
-            names = set(f.keys())
-    except OSError as e:
+        found, keys = _h5_layers_with_weights(path)
+    except (OSError, KeyError, ValueError) as e:
         raise ModelLoadError(f"cannot read {path}: {e}") from None
-    if "conv1" not in names or not any(n.startswith("mrcnn_") for n in names):
+    if "conv1" not in keys or not any(n.startswith("mrcnn_") for n in keys):
         raise ModelLoadError(f"{path} does not look like Mask R-CNN weights (no 'conv1' / 'mrcnn_*' groups)")
-    try:
-        from mrcnn.model import MaskRCNN
-    except ImportError as e:
-        raise ModelLoadError(f"the mrcnn package is not available: {e}") from None
-    config = make_detector_config(images_per_gpu, detection_min_confidence)
-    model_dir = model_dir or tempfile.mkdtemp(prefix="gone_mrcnn_")
-    model = MaskRCNN(mode="inference", config=config, model_dir=str(model_dir))
-    try:
-        model.load_weights(str(path), by_name=True)
-    except Exception as e:  # keep the message, not the traceback
-        raise ModelLoadError(f"cannot load Mask R-CNN weights from {path}: {type(e).__name__}: {e}") from None
-    return model
+    expected = matterport_weighted_layers()
+    have = set(found)
+    missing = [n for n in expected if n not in have]
+    if missing and not allow_partial:
+        shown = ", ".join(missing[:6]) + (f", ... ({len(missing) - 6} more)" if len(missing) > 6 else "")
+        raise ModelLoadError(f"{path} lacks weights for {len(missing)} of the detector's {len(expected)} "
+                             f"layers ({shown}); those layers would stay untrained. Pass "
+                             f"--allow-partial-weights (allow_partial=True) to use it anyway")
+    return missing
 
 
-def load_inpainter(checkpoint):
-    """DeepFill v1 ``InpaintModel`` from Yu's TF1 checkpoint folder / ``snap-N`` prefix or a native file."""
+def check_inpainter_checkpoint(checkpoint):
+    """Check a DeepFill v1 checkpoint (TF1 folder / snap-N prefix / native .npz) without building
+    the network: it must exist and list the generator's ``inpaint_net/*`` variables."""
     if checkpoint is None:
         from gone.weights import manual_instructions
         raise ModelLoadError("no inpainting checkpoint given and none cached; "
@@ -93,8 +133,50 @@ def load_inpainter(checkpoint):
     prefix_ok = path.parent.is_dir() and any(path.parent.glob(path.name + ".index"))
     if not path.exists() and not prefix_ok:
         raise ModelLoadError(f"inpainting checkpoint not found: {path}")
-    if path.is_dir() and not any(path.glob("*.index")) and not any(path.iterdir()):
+    if path.is_dir() and not any(path.iterdir()):
         raise ModelLoadError(f"{path} is an empty folder, not a checkpoint")
+    if path.is_file() and path.suffix == ".npz":
+        return
+    try:
+        from inpaint.checkpoint import list_tf_checkpoint
+        names = list_tf_checkpoint(path)
+    except ImportError:
+        return
+    except Exception as e:
+        raise ModelLoadError(f"cannot read inpainting checkpoint {path}: {e}") from None
+    if not any(n.startswith("inpaint_net/") for n in names):
+        raise ModelLoadError(f"{path} has no DeepFill v1 generator variables (inpaint_net/*); "
+                             f"{len(names)} other variables")
+
+
+def load_detector(weights_path, images_per_gpu=1, detection_min_confidence=0.7, model_dir=None,
+                  allow_partial=False):
+    """Matterport-compatible ``MaskRCNN`` in inference mode with the COCO config, weights loaded
+    by layer name from a Keras-2 HDF5 file (e.g. mask_rcnn_coco.h5). The file is checked first
+    (``check_detector_weights``): one missing layers is refused unless ``allow_partial``."""
+    path = pathlib.Path(weights_path) if weights_path is not None else None
+    check_detector_weights(path, allow_partial=allow_partial)
+    try:
+        from mrcnn.model import MaskRCNN
+    except ImportError as e:
+        raise ModelLoadError(f"the mrcnn package is not available: {e}") from None
+    config = make_detector_config(images_per_gpu, detection_min_confidence)
+    model_dir = model_dir or tempfile.mkdtemp(prefix="gone_mrcnn_")
+    model = MaskRCNN(mode="inference", config=config, model_dir=str(model_dir))
+    kwargs = {}
+    if "allow_partial" in inspect.signature(model.load_weights).parameters:
+        kwargs["allow_partial"] = bool(allow_partial)
+    try:
+        model.load_weights(str(path), by_name=True, **kwargs)
+    except Exception as e:  # keep the message, not the traceback
+        raise ModelLoadError(f"cannot load Mask R-CNN weights from {path}: {type(e).__name__}: {e}") from None
+    return model
+
+
+def load_inpainter(checkpoint):
+    """DeepFill v1 ``InpaintModel`` from Yu's TF1 checkpoint folder / ``snap-N`` prefix or a native file."""
+    check_inpainter_checkpoint(checkpoint)
+    path = pathlib.Path(checkpoint)
     try:
         from inpaint import InpaintModel
     except ImportError as e:

@@ -115,11 +115,29 @@ def _merge_boxes(boxes):
     return [tuple(b) for b in sorted(boxes)]
 
 
+def make_inpainter_for(kind="auto", checkpoint=None, **opts):
+    """An inpainter object for ``kind`` (``gone.inpainters.make_inpainter``: "auto" = DeepFill v1
+    when a checkpoint is given or cached, else PatchMatch; random DeepFill weights only for
+    "deepfill-random"). Raises ValueError with one line when it cannot be built."""
+    from gone.inpainters import make_inpainter
+    return make_inpainter(kind, checkpoint=checkpoint, **opts)
+
+
+def describe_inpainter(inpainter):
+    """One line saying which inpainter fills the holes."""
+    if inpainter is None:
+        return "none"
+    return getattr(inpainter, "description", None) or getattr(inpainter, "kind", None) or type(inpainter).__name__
+
+
 class PeopleRemover:
     """Remove selected instances (default: people) from RGB uint8 images.
 
     detector: Matterport-style model (``detect``); not needed when ``remove`` gets hole masks.
-    inpainter: DeepFill-style model (``inpaint`` / ``inpaint_batch``).
+    inpainter: an object with ``inpaint`` (and optionally ``inpaint_batch``) taking network-ready
+    arrays (RGB uint8 whose sides are multiples of 8, bool hole), or an inpainter kind of
+    ``gone.inpainters.INPAINTER_KINDS`` ("auto", "patchmatch", ...; built on first use with
+    ``inpaint_checkpoint``). ``inpainter_description`` says which one is used.
     strategy, dilation, classes, min_score: see ``gone.masks.hole_mask`` (dilation None = default).
     large_crop: "process" (inpaint anyway), "skip" (return the input unchanged, status
     ``skipped_large_crop``) or "warn" (inpaint and warn) when the hole fraction > 0.5.
@@ -131,10 +149,10 @@ class PeopleRemover:
     config.BATCH_SIZE, else 1).
     """
 
-    def __init__(self, detector=None, inpainter=None, strategy="dilated", dilation=None,
+    def __init__(self, detector=None, inpainter="auto", strategy="dilated", dilation=None,
                  classes=("person",), min_score=0.7, large_crop="process", context_margin=0.5,
                  min_context=32, working_size=512, size_multiple=64, batch_size=None, class_names=None,
-                 progress=False):
+                 progress=False, inpaint_checkpoint=None):
         if strategy not in _masks.STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(_masks.STRATEGIES)}")
         if large_crop not in LARGE_CROP_POLICIES:
@@ -142,6 +160,9 @@ class PeopleRemover:
         if working_size is not None and (working_size < 8 or working_size % 8):
             raise ValueError(f"working_size must be a positive multiple of 8, got {working_size}")
         self.detector = detector
+        self._inpainter = None
+        self._inpainter_kind = None
+        self.inpaint_checkpoint = inpaint_checkpoint
         self.inpainter = inpainter
         self.strategy = strategy
         self.dilation = _masks.DEFAULT_DILATION if dilation is None else dilation
@@ -161,6 +182,24 @@ class PeopleRemover:
         self.class_names = class_names
         self.progress = progress
         self.last_timings = {}   # seconds per stage of the last remove() call
+
+    @property
+    def inpainter(self):
+        if self._inpainter is None and self._inpainter_kind is not None:
+            self._inpainter = make_inpainter_for(self._inpainter_kind, self.inpaint_checkpoint)
+        return self._inpainter
+
+    @inpainter.setter
+    def inpainter(self, value):
+        if isinstance(value, str):
+            self._inpainter, self._inpainter_kind = None, value
+        else:
+            self._inpainter, self._inpainter_kind = value, None
+
+    @property
+    def inpainter_description(self):
+        """Which inpainter fills the holes (builds it when given as a kind)."""
+        return describe_inpainter(self.inpainter)
 
     # -- detection ---------------------------------------------------------------------------
     def _detector_batch(self):
@@ -234,7 +273,7 @@ class PeopleRemover:
 
     def _run_inpainter(self, regions):
         if self.inpainter is None:
-            raise ValueError("no inpainter: pass one to PeopleRemover")
+            raise ValueError("no inpainter: pass one (or a kind such as 'auto') to PeopleRemover")
         size = max(1, int(self.batch_size or 1))
         by_shape = {}
         for r in regions:

@@ -1,0 +1,171 @@
+"""Image reading (one implementation for the repository) and atomic image writers.
+
+``read_image`` always returns RGB uint8 HxWx3:
+
+- EXIF orientation is applied (``PIL.ImageOps.exif_transpose``), so the pixels are upright;
+- grayscale (L, 1, LA) is replicated to RGB; palette images are expanded;
+- 16-bit data (I;16*, I) is scaled to 8 bit by ``round(v / 257)`` (65535 -> 255); float (F)
+  data is taken as [0, 1] when its maximum is <= 1, else as [0, 255], and clipped;
+- an alpha channel is composited on **white** (transparent areas become white, the usual
+  convention for photos exported with transparency); the output has no alpha;
+- CMYK / YCbCr and other modes go through Pillow's RGB conversion;
+- animated files (GIF, APNG, WebP, multi-page TIFF): the first frame; ``LoadedImage.frames``
+  says how many there were, so callers can tell the user;
+- unreadable, truncated or non-image files raise ``ImageReadError`` with the file name and reason.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import warnings
+
+import numpy as np
+
+from gonefiles.atomic import write_fileobj_atomic
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm",
+                    ".pgm", ".pnm", ".jp2", ".tga")
+
+
+class ImageReadError(Exception):
+    """An input file cannot be read as an image (missing, corrupt, truncated, unsupported)."""
+
+
+@dataclasses.dataclass
+class LoadedImage:
+    rgb: np.ndarray          # uint8 HxWx3, upright
+    format: str | None       # Pillow format name of the source (e.g. "JPEG", "PNG")
+    mode: str                # Pillow mode of the source (e.g. "RGB", "I;16", "RGBA")
+    high_bit_depth: bool     # source had more than 8 bits per sample
+    frames: int = 1          # frames in the file (animated GIF/PNG/WebP, multi-page TIFF); rgb = first
+
+    @property
+    def note(self) -> str:
+        """One line for the user about what was not used, or ''."""
+        if self.frames > 1:
+            return f"animated ({self.frames} frames): only the first frame is used"
+        return ""
+
+
+def _to_rgb_uint8(im):
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        # Pillow decodes 16-bit grayscale PNG/TIFF as I;16 or I; scale 0..65535 -> 0..255.
+        rgb = np.clip(np.round(arr / 257.0), 0, 255).astype(np.uint8)
+        return np.repeat(rgb[..., None], 3, axis=-1)
+    if mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        scale = 255.0 if np.nanmax(arr) <= 1.0 else 1.0
+        rgb = np.clip(np.round(np.nan_to_num(arr) * scale), 0, 255).astype(np.uint8)
+        return np.repeat(rgb[..., None], 3, axis=-1)
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        mode = im.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.float64)
+        alpha = rgba[..., 3:4] / 255.0
+        rgb = rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)   # composite on white
+        return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+    if mode != "RGB":
+        im = im.convert("RGB")
+    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+
+
+def load_image(path):
+    """Read ``path`` -> LoadedImage (pixels plus what a writer needs to keep the format)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise ImageReadError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a directory, not an image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                fmt = im.format
+                frames = int(getattr(im, "n_frames", 1) or 1)
+                im.load()  # forces full decoding of the first frame: truncated data fails here
+                mode = im.mode
+                im = ImageOps.exif_transpose(im)
+                rgb = _to_rgb_uint8(im)
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not a recognised image file") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageReadError(f"{path}: image too large ({e})") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as e:
+        raise ImageReadError(f"{path}: corrupt or truncated image ({e})") from None
+    if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ImageReadError(f"{path}: empty image")
+    high = mode.startswith("I") or mode == "F" or mode.endswith(";16") or "16" in mode
+    return LoadedImage(rgb=rgb, format=fmt, mode=mode, high_bit_depth=bool(high), frames=frames)
+
+
+def read_image(path):
+    """RGB uint8 HxWx3 (see the module docstring); raises ImageReadError."""
+    return load_image(path).rgb
+
+
+def output_format_for(path, source: LoadedImage | None = None):
+    """(extension, Pillow format) for an output that keeps the input's format where Pillow can
+    write it; 16-bit sources, GIF (256 colours) and unwritable formats become PNG."""
+    from PIL import Image
+    Image.init()
+    ext = pathlib.Path(path).suffix.lower()
+    fmt = Image.registered_extensions().get(ext)
+    if source is not None and source.high_bit_depth:
+        return ".png", "PNG"
+    if fmt is None or fmt not in Image.SAVE or fmt in ("GIF",):
+        return ".png", "PNG"
+    return ext, fmt
+
+
+def write_image_atomic(path, rgb, format=None, quality=95):
+    """Write RGB uint8 HxWx3 to ``path`` atomically; the format follows the extension unless given."""
+    from PIL import Image
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[-1] != 3:
+        raise ValueError(f"write_image_atomic expects RGB uint8 HxWx3, got {rgb.dtype} {rgb.shape}")
+    if format is None:
+        _, format = output_format_for(path)
+    im = Image.fromarray(rgb, "RGB")
+    kwargs = {"quality": quality} if format in ("JPEG", "WEBP") else {}
+    return write_fileobj_atomic(path, lambda f: im.save(f, format=format, **kwargs))
+
+
+def write_mask_atomic(path, hole):
+    """Write a bool HxW hole as an 8-bit PNG, 255 = hole, 0 = kept."""
+    from PIL import Image
+    hole = np.asarray(hole, dtype=bool)
+    im = Image.fromarray(hole.astype(np.uint8) * 255, "L")
+    return write_fileobj_atomic(path, lambda f: im.save(f, format="PNG"))
+
+
+def read_mask(path, shape=None):
+    """A hole mask file -> bool HxW (white / > 127 = hole, as Yu et al.'s test.py; colour masks
+    use their first channel, an alpha channel is ignored). ``shape`` (H, W) is checked if given."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+                arr = np.asarray(im, dtype=np.float64) / 257.0
+            elif im.mode == "F":
+                arr = np.asarray(im, dtype=np.float64)
+                arr = arr * 255.0 if np.nanmax(arr) <= 1.0 else arr
+            else:
+                arr = np.asarray(im.convert("RGB"), dtype=np.float64)[..., 0]
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not a recognised image file") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as e:
+        raise ImageReadError(f"{path}: corrupt or truncated image ({e})") from None
+    hole = arr > 127.5
+    if shape is not None and hole.shape != tuple(shape[:2]):
+        raise ImageReadError(f"{path}: mask is {hole.shape[1]}x{hole.shape[0]} but the image is "
+                             f"{shape[1]}x{shape[0]}")
+    return hole
