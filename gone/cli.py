@@ -169,7 +169,8 @@ def add_remove_options(parser):
     _add_inpainter_option(parser)
     parser.add_argument("--masks", default=None, metavar="DIR",
                         help="use the hole masks in DIR instead of detecting (DIR/<stem>.<ext> or "
-                             "<stem>_mask.<ext>, white = hole); no Mask R-CNN needed")
+                             "<stem>_mask.<ext>, white = hole); no Mask R-CNN needed (default: none, "
+                             "detect with Mask R-CNN)")
     parser.add_argument("--large-crop", choices=("process", "skip", "warn"), default="warn",
                         help="what to do when the hole covers > 50%% of an image (default: warn)")
     parser.add_argument("--working-size", type=int, default=512,

@@ -20,6 +20,7 @@ from gone import cli
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+FRONT_PAGES = [REPO / "README.md", REPO / "docs" / "index.md"]
 # Top-level folders of the repository: a backticked path starting with one of them must exist.
 REPO_DIRS = ("benchmarks", "data_prep", "docs", "experiments", "gone", "inpaint", "mrcnn", "notebooks",
              "scripts", "tests")
@@ -140,7 +141,7 @@ def _check_python(args):
         return None  # `python -c ...` or an interactive session: nothing to check
     options = [o for o in _options(rest) if o not in ("-h", "--help", "--helpfull")]
     rc, text = _help_text(*target)
-    if "Traceback" in text:
+    if "Traceback (most recent call last)" in text:
         return f"`python {' '.join(target)} --help` failed:\n{text[-2000:]}"
     missing = [o for o in options if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", text)]
     words = [a for a in rest if not a.startswith("-")]
@@ -203,10 +204,11 @@ def test_relative_links_resolve():
 
 def test_named_repository_paths_exist():
     # `experiments/table2_crop_strategy.py`, `docs/gone.md`, `tests/x.py::test_y` named in the prose
-    # or the code blocks must exist; generated outputs (outputs/, runs/) are not repository paths.
+    # or the code blocks of the front pages must exist; generated outputs (outputs/, runs/) are not
+    # repository paths.
     pattern = re.compile(rf"(?<![\w./-])((?:{'|'.join(REPO_DIRS)})/[\w./-]*\.(?:py|md|sh|ipynb|yml|yaml|json))\b")
     problems = []
-    for doc in DOC_FILES:
+    for doc in FRONT_PAGES:
         for path in sorted(set(pattern.findall(doc.read_text(encoding="utf-8")))):
             if not (REPO / path).exists() and not (doc.parent / path).exists():
                 problems.append(f"{_rel(doc)}: names {path}, which is not in the repository")
