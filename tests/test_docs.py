@@ -86,20 +86,46 @@ def _options(tokens):
     return opts
 
 
+def _inline_commands(text):
+    """Commands shown as inline code in the prose and tables (`gone ...`, `python ...`), except
+    templates with <placeholders>."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+    spans = re.findall(r"`([^`\n]+)`", text)
+    return [span for span in spans if re.match(r"(?:[A-Z_]+=\S+\s+)*(?:gone|python3?)\s", span + " ")
+            and "<" not in span]
+
+
 def _readme_commands():
-    return [(cmd, line) for block in _code_blocks((REPO / "README.md").read_text(encoding="utf-8"))
-            for cmd in _commands(block) for line in [" ".join(cmd)]]
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = _code_blocks(text) + _inline_commands(text)
+    return [(cmd, line) for block in blocks for cmd in _commands(block) for line in [" ".join(cmd)]]
+
+
+def _source_of(target):
+    """The source text of a script path or `-m module` target ('' when it cannot be read)."""
+    import importlib.util
+    if target[0] == "-m":
+        spec = importlib.util.find_spec(target[1])
+        origin = spec.origin if spec else None
+        if spec and spec.submodule_search_locations:  # a package: `python -m pkg` runs pkg/__main__.py
+            origin = os.path.join(list(spec.submodule_search_locations)[0], "__main__.py")
+        path = pathlib.Path(origin) if origin else None
+    else:
+        path = REPO / target[0]
+    return path.read_text(encoding="utf-8") if path and path.is_file() else ""
 
 
 @functools.lru_cache(maxsize=None)
 def _help_text(*argv):
-    """stdout+stderr of `python ARGV --help` (and `--helpfull` for absl programs) run in the repo."""
+    """stdout+stderr of `python ARGV --help` run in the repo; absl programs get `--helpfull`, which
+    also lists the flags their modules define."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     run = lambda flag: subprocess.run([sys.executable, *argv, flag], cwd=REPO, env=env, capture_output=True,
                                       text=True, timeout=120)
-    proc = run("--help")
+    absl = re.search(r"^\s*from absl import|^\s*import absl", _source_of(argv), re.M)
+    proc = run("--helpfull" if absl else "--help")
     text = proc.stdout + proc.stderr
-    if "--helpfull" in text:
+    if not absl and "--helpfull" in text:
         proc = run("--helpfull")
         text += proc.stdout + proc.stderr
     return proc.returncode, text
