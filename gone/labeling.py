@@ -10,10 +10,16 @@ repeated texture) and ``solid`` (a flat blob of colour). This module
 * reads filled sheets (one per rater; the rater is the ``rater`` column if present, else the
   sheet's file stem) and joins them with the key;
 * makes the table: counts per label per column (majority vote over raters, ties broken toward the
-  worse label), mean gradient norm per column, and Fleiss' kappa across raters.
+  worse label), per-rater counts, mean gradient norm per column, and the agreement across raters:
+  Fleiss' kappa (statsmodels) with a bootstrap 95 % interval over source images (scipy) and a
+  per-label kappa (the Fleiss kappa of "this label or not").
+
+Sheets are read in any common encoding (UTF-8 with or without BOM, UTF-16 with BOM, cp1252) and
+with spaces after the commas; errors name the file and line but never echo a file's header.
 """
 from __future__ import annotations
 
+import codecs
 import collections
 import csv
 import dataclasses
@@ -44,6 +50,7 @@ class LabeledResult:
     image: str
     column: str
     label: str
+    tags: tuple = ()          # error kinds the rater tagged (gone label), e.g. ("limbs",)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -115,16 +122,88 @@ def write_labeling_sheet(results: Sequence[Mapping], sheet_path, key_path, seed:
 # ----------------------------------------------------------------------------------------------
 # Reading
 
-def _read_csv(path: pathlib.Path, required: Sequence[str], what: str) -> list:
+def decode_text(data: bytes, what: str = "file") -> str:
+    """Bytes of a spreadsheet export -> text: UTF-8 (BOM or not), UTF-16 (BOM, or NUL-padded
+    ASCII without one), else Windows cp1252. LabelingError when none fits."""
+    if data.startswith(codecs.BOM_UTF8):
+        try:
+            return data[len(codecs.BOM_UTF8):].decode("utf-8")
+        except UnicodeDecodeError:
+            raise LabelingError(f"{what} starts with a UTF-8 mark but is not UTF-8") from None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise LabelingError(f"{what} is not valid UTF-16 text") from None
+    if len(data) >= 4 and b"\x00" in data[:200]:
+        # UTF-16 without a BOM: every other byte of ASCII text is 0.
+        even, odd = data[0:200:2].count(0), data[1:200:2].count(0)
+        encoding = "utf-16-le" if odd > even else "utf-16-be"
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            raise LabelingError(f"{what} is binary, not a text sheet") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        raise LabelingError(f"{what} is neither UTF-8, UTF-16 nor cp1252 text") from None
+
+
+def read_text_any(path) -> str:
+    """A text file in any encoding decode_text knows (LabelingError names the file)."""
+    path = pathlib.Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise LabelingError(f"cannot read {path}: {err.strerror}") from None
+    return decode_text(data, str(path))
+
+
+class CsvRow(dict):
+    """One CSV row; `.line` is its line number in the file (the header is line 1)."""
+    line = 0
+
+
+def read_csv_rows(path, required: Sequence[str] = (), what: str = "CSV file") -> list:
+    """Rows (dicts, keys and values stripped) of a CSV in any common encoding; spaces after the
+    commas are ignored. Errors name the file and the missing columns, never its contents."""
+    path = pathlib.Path(path)
     if not path.is_file():
         raise LabelingError(f"{what} not found: {path}")
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise LabelingError(f"{what} {path} lacks column(s) {missing}; "
-                                f"found {reader.fieldnames}")
-        return list(reader)
+    text = read_text_any(path)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
+        header = [h.strip() for h in next(reader, [])]
+        rows = []
+        for values in reader:
+            if not any(v.strip() for v in values):
+                continue
+            row = CsvRow((h, v.strip()) for h, v in zip(header, values) if h)
+            row.line = reader.line_num
+            rows.append(row)
+    except csv.Error as err:
+        line = getattr(reader, "line_num", "?")
+        raise LabelingError(f"{what} {path}:{line}: not a readable CSV "
+                            f"({str(err).split(':')[0]})") from None
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise LabelingError(f"{what} {path} lacks column(s) {', '.join(missing)} in its first "
+                            "line; is it the right file?")
+    return rows
+
+
+def _short(value, n: int = 24) -> str:
+    """A cell value safe to show in an error: printable and short."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(value))
+    return repr(text if len(text) <= n else text[:n] + "...")
+
+
+def _read_csv(path: pathlib.Path, required: Sequence[str], what: str) -> list:
+    return read_csv_rows(path, required, what)
 
 
 def read_key(key_path) -> dict:
@@ -143,7 +222,7 @@ def normalize_label(raw: str) -> str:
                "s": "striped", "blob": "solid"}
     text = aliases.get(text, text)
     if text and text not in LABELS:
-        raise ValueError(f"unknown label {raw!r}; expected one of {', '.join(LABELS)}")
+        raise ValueError(f"unknown label {_short(raw)}; expected one of {', '.join(LABELS)}")
     return text
 
 
@@ -160,10 +239,11 @@ def read_labeling_sheets(sheet_paths, key_path, allow_unlabeled: bool = True) ->
     records, seen = [], set()
     for sheet in map(pathlib.Path, sheet_paths):
         rows = _read_csv(sheet, ("result_id", "label"), "labeling sheet")
-        for line, row in enumerate(rows, start=2):
+        for row in rows:
+            line = row.line
             rid = (row.get("result_id") or "").strip()
             if rid not in key:
-                raise LabelingError(f"{sheet}:{line}: result_id {rid!r} is not in the key "
+                raise LabelingError(f"{sheet}:{line}: result_id {_short(rid)} is not in the key "
                                     f"{key_path}")
             try:
                 label = normalize_label(row.get("label", ""))
@@ -175,10 +255,12 @@ def read_labeling_sheets(sheet_paths, key_path, allow_unlabeled: bool = True) ->
                 raise LabelingError(f"{sheet}:{line}: result {rid} has no label")
             rater = (row.get("rater") or "").strip() or sheet.stem
             if (rater, rid) in seen:
-                raise LabelingError(f"{sheet}:{line}: rater {rater!r} labeled {rid} twice")
+                raise LabelingError(f"{sheet}:{line}: rater {_short(rater)} labeled "
+                                    f"{_short(rid)} twice")
             seen.add((rater, rid))
+            tags = tuple(t for t in (row.get("tags") or "").split("|") if t.strip())
             for image, column in key[rid]:
-                records.append(LabeledResult(rater, rid, image, column, label))
+                records.append(LabeledResult(rater, rid, image, column, label, tags))
     return records
 
 
@@ -186,25 +268,65 @@ def read_labeling_sheets(sheet_paths, key_path, allow_unlabeled: bool = True) ->
 # Tables
 
 def fleiss_kappa(counts) -> float:
-    """Fleiss' kappa from an N x k matrix: counts[i, j] = raters who put item i in category j.
+    """Fleiss' kappa (statsmodels.stats.inter_rater.fleiss_kappa) from an N x k matrix:
+    counts[i, j] = raters who put item i in category j.
 
     Every item must have the same number of raters n >= 2. Perfect agreement on a single
-    category (chance agreement 1) gives 1.0.
+    category (chance agreement 1, where the formula is 0/0) gives 1.0.
     """
+    from statsmodels.stats.inter_rater import fleiss_kappa as _fleiss
+
     counts = np.asarray(counts, dtype=np.float64)
     if counts.ndim != 2 or counts.shape[0] == 0:
         raise ValueError(f"counts must be a non-empty N x k matrix, got shape {counts.shape}")
     n = counts.sum(axis=1)
     if not np.all(n == n[0]) or n[0] < 2:
         raise ValueError("Fleiss' kappa needs the same number (>= 2) of ratings for every item")
-    n = n[0]
-    per_item = (np.sum(counts ** 2, axis=1) - n) / (n * (n - 1))
-    p_bar = per_item.mean()
     p_cat = counts.sum(axis=0) / counts.sum()
-    p_e = float(np.sum(p_cat ** 2))
-    if math.isclose(p_e, 1.0):
+    if math.isclose(float(np.sum(p_cat ** 2)), 1.0):
         return 1.0
-    return float((p_bar - p_e) / (1.0 - p_e))
+    return float(_fleiss(counts, method="fleiss"))
+
+
+def per_label_kappa(counts, labels: Sequence[str] = LABELS) -> dict:
+    """label -> Fleiss' kappa of the two-category table "this label / any other" (Fleiss 1971's
+    category-specific kappa); nan for a label nobody used."""
+    counts = np.asarray(counts, dtype=np.float64)
+    n = counts.sum(axis=1, keepdims=True)
+    result = {}
+    for j, label in enumerate(labels):
+        if counts[:, j].sum() == 0:
+            result[label] = float("nan")
+            continue
+        result[label] = fleiss_kappa(np.concatenate([counts[:, j:j + 1],
+                                                     n - counts[:, j:j + 1]], axis=1))
+    return result
+
+
+def bootstrap_kappa_interval(counts, groups, n_resamples: int = 1000, seed: int = 0,
+                             confidence: float = 0.95):
+    """Percentile bootstrap interval of Fleiss' kappa, resampling `groups` (e.g. the source
+    image of each item: all results of one image go in or out together) with
+    scipy.stats.bootstrap. Returns (low, high), or (nan, nan) with fewer than two groups."""
+    from scipy import stats
+
+    counts = np.asarray(counts, dtype=np.float64)
+    names = sorted(set(groups))
+    if len(names) < 2 or n_resamples < 1:
+        return float("nan"), float("nan")
+    index = {g: i for i, g in enumerate(names)}
+    per_group = np.zeros((len(names), counts.shape[0]), bool)
+    for item, g in enumerate(groups):
+        per_group[index[g], item] = True
+
+    def statistic(picked):
+        rows = np.concatenate([counts[per_group[int(g)]] for g in picked])
+        return fleiss_kappa(rows)
+
+    res = stats.bootstrap((np.arange(len(names)),), statistic, n_resamples=n_resamples,
+                          confidence_level=confidence, method="percentile", vectorized=False,
+                          random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 @dataclasses.dataclass
@@ -217,24 +339,50 @@ class LabelTable:
     kappa: float | None                # Fleiss' kappa over results rated by every rater
     n_kappa_items: int
     title: str = ""
+    kappa_interval: tuple = (float("nan"), float("nan"))   # bootstrap 95 % over images
+    label_kappa: dict = dataclasses.field(default_factory=dict)   # label -> per-label kappa
+    n_kappa_images: int = 0
+
+    def _count_table(self, counts, with_gradient: bool) -> list:
+        lines = ["| label | " + " | ".join(self.columns) + " |",
+                 "|---|" + "---:|" * len(self.columns)]
+        for label in LABELS:
+            lines.append(f"| {label} | " + " | ".join(
+                str(counts[c].get(label, 0)) for c in self.columns) + " |")
+        lines.append("| total | " + " | ".join(
+            str(sum(counts[c].values())) for c in self.columns) + " |")
+        if with_gradient:
+            lines.append("| mean gradient norm | " + " | ".join(
+                _fmt(self.mean_gradient_norm.get(c)) for c in self.columns) + " |")
+        return lines
 
     def to_markdown(self) -> str:
         lines = []
         if self.title:
             lines += [f"### {self.title}", ""]
-        lines.append("| label | " + " | ".join(self.columns) + " |")
-        lines.append("|---|" + "---:|" * len(self.columns))
-        for label in LABELS:
-            lines.append(f"| {label} | " + " | ".join(
-                str(self.counts[c].get(label, 0)) for c in self.columns) + " |")
-        lines.append("| total | " + " | ".join(
-            str(sum(self.counts[c].values())) for c in self.columns) + " |")
-        lines.append("| mean gradient norm | " + " | ".join(
-            _fmt(self.mean_gradient_norm.get(c)) for c in self.columns) + " |")
+        if len(self.raters) > 1:
+            lines += ["Majority vote over the raters (ties go to the worse label):", ""]
+        lines += self._count_table(self.counts, with_gradient=True)
         lines.append("")
-        lines.append(f"Raters: {len(self.raters)} ({', '.join(self.raters)}). " + (
-            f"Fleiss' kappa = {self.kappa:.3f} over {self.n_kappa_items} results rated by all."
-            if self.kappa is not None else "Fleiss' kappa: needs at least two raters."))
+        if self.kappa is None:
+            agreement = "Fleiss' kappa: needs at least two raters."
+        else:
+            low, high = self.kappa_interval
+            lo, hi = round(low, 3) + 0.0, round(high, 3) + 0.0   # no "-0.000"
+            ci = (f" (95 % bootstrap interval {lo:.3f} to {hi:.3f}, resampling "
+                  f"{self.n_kappa_images} images)" if not math.isnan(low) else "")
+            agreement = (f"Fleiss' kappa = {self.kappa:.3f}{ci} over {self.n_kappa_items} "
+                         "results rated by all.")
+        lines.append(f"Raters: {len(self.raters)} ({', '.join(self.raters)}). {agreement}")
+        if self.label_kappa:
+            lines += ["", "| agreement per label | " + " | ".join(LABELS) + " |",
+                      "|---|" + "---:|" * len(LABELS),
+                      "| kappa (label vs rest) | " + " | ".join(
+                          _fmt(self.label_kappa.get(label)) for label in LABELS) + " |"]
+        if len(self.raters) > 1:
+            for rater in self.raters:
+                lines += ["", f"Rater {rater}:", ""]
+                lines += self._count_table(self.rater_counts[rater], with_gradient=False)
         return "\n".join(lines) + "\n"
 
     def to_csv(self) -> str:
@@ -247,8 +395,14 @@ class LabelTable:
             for label in LABELS:
                 rows.append([f"{rater}:{label}"] + [
                     self.rater_counts[rater][c].get(label, 0) for c in self.columns])
-        rows.append(["fleiss_kappa"] + ["" if self.kappa is None else f"{self.kappa:.6f}"]
-                    + [""] * (len(self.columns) - 1))
+        pad = [""] * (len(self.columns) - 1)
+        rows.append(["fleiss_kappa"] + ["" if self.kappa is None else f"{self.kappa:.6f}"] + pad)
+        for name, value in zip(("fleiss_kappa_ci_low", "fleiss_kappa_ci_high"),
+                               self.kappa_interval):
+            rows.append([name] + ["" if math.isnan(value) else f"{value:.6f}"] + pad)
+        for label in LABELS:
+            value = self.label_kappa.get(label, float("nan"))
+            rows.append([f"kappa:{label}"] + ["" if math.isnan(value) else f"{value:.6f}"] + pad)
         return _csv_text(header, rows)
 
     def write(self, out_dir, stem: str = "table"):
@@ -274,10 +428,12 @@ def _majority(labels: Sequence[str]) -> str:
 
 
 def make_table(records: Sequence[LabeledResult], columns: Sequence[str] | None = None,
-               gradient_norms: Mapping | None = None, title: str = "") -> LabelTable:
+               gradient_norms: Mapping | None = None, title: str = "",
+               n_bootstrap: int = 1000, seed: int = 0) -> LabelTable:
     """Counts per label per column (majority vote over raters per result), per-rater counts,
     mean gradient norm per column (`gradient_norms`: column -> iterable of values, or
-    (image, column) -> value) and Fleiss' kappa when there are several raters."""
+    (image, column) -> value) and, with several raters, Fleiss' kappa, its bootstrap 95 %
+    interval over source images (`n_bootstrap` resamples) and the per-label kappa."""
     if columns is None:
         columns = sorted({r.column for r in records})
     columns = [str(c) for c in columns]
@@ -309,13 +465,19 @@ def make_table(records: Sequence[LabeledResult], columns: Sequence[str] | None =
         values = [float(v) for v in values if v is not None and not math.isnan(float(v))]
         mean_grad[c] = float(np.mean(values)) if values else float("nan")
 
-    kappa, n_items = None, 0
+    kappa, n_items, interval, label_kappa, n_images = None, 0, (math.nan, math.nan), {}, 0
     if len(raters) >= 2:
         # Each result counts once for agreement even when it sits in several columns.
         unique = {rid: votes for (rid, _), votes in by_result.items()}
-        full = [votes for votes in unique.values() if len(votes) == len(raters)]
+        image_of = {r.result_id: r.image for r in records}
+        full = [(rid, votes) for rid, votes in unique.items() if len(votes) == len(raters)]
         n_items = len(full)
         if full:
-            matrix = [[list(v.values()).count(label) for label in LABELS] for v in full]
+            matrix = [[list(v.values()).count(label) for label in LABELS] for _, v in full]
             kappa = fleiss_kappa(matrix)
-    return LabelTable(columns, counts, rater_counts, mean_grad, raters, kappa, n_items, title)
+            label_kappa = per_label_kappa(matrix)
+            groups = [image_of[rid] for rid, _ in full]
+            n_images = len(set(groups))
+            interval = bootstrap_kappa_interval(matrix, groups, n_bootstrap, seed)
+    return LabelTable(columns, counts, rater_counts, mean_grad, raters, kappa, n_items, title,
+                      interval, label_kappa, n_images)
