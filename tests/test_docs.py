@@ -24,6 +24,7 @@ FRONT_PAGES = [REPO / "README.md", REPO / "docs" / "index.md"]
 # Top-level folders of the repository: a backticked path starting with one of them must exist.
 REPO_DIRS = ("benchmarks", "data_prep", "docs", "experiments", "gone", "inpaint", "mrcnn", "notebooks",
              "scripts", "tests")
+OUR_PACKAGES = ("gone", "mrcnn", "inpaint", "data_prep", "gonefiles", "experiments", "benchmarks", "scripts")
 SHELL_SEPARATORS = {"&&", "||", ";", "|"}
 SKIPPED_PROGRAMS = {"pip", "pip3", "cd", "export", "mkdir", "ls", "cp", "mv", "rm", "cat", "echo",
                     "tensorboard", "nvidia-smi", "unzip", "tar", "wget", "curl", "git"}
@@ -159,6 +160,8 @@ def _check_python(args):
         if importlib.util.find_spec(args[1]) is None:
             return f"no module {args[1]}"
         target, rest = ["-m", args[1]], args[2:]
+        if args[1].split(".")[0] not in OUR_PACKAGES:
+            return None  # a third-party module (pytest, pip): that it is installed is enough
     elif args and args[0].endswith(".py"):
         if not (REPO / args[0]).is_file():
             return f"no script {args[0]}"
@@ -200,9 +203,27 @@ def test_readme_shows_commands():
     assert any(cmd[0] == "python" for cmd, _ in _readme_commands())
 
 
+def _help_targets(tokens):
+    """The `python ...` target whose --help a command needs, or None."""
+    tokens = _strip_prefix(tokens)
+    if tokens[:1] not in (["python"], ["python3"]):
+        return None
+    args = tokens[1:]
+    if args[:1] == ["-m"] and len(args) > 1 and args[1].split(".")[0] in OUR_PACKAGES:
+        return ("-m", args[1])
+    if args and args[0].endswith(".py") and (REPO / args[0]).is_file():
+        return (args[0],)
+    return None
+
+
 def test_readme_commands_exist():
+    from concurrent.futures import ThreadPoolExecutor
+    commands = _readme_commands()
+    targets = {t for t in (_help_targets(tokens) for tokens, _ in commands) if t}
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        list(pool.map(lambda t: _help_text(*t), sorted(targets)))  # run the --help calls side by side
     problems = []
-    for tokens, line in _readme_commands():
+    for tokens, line in commands:
         problem = _check_command(tokens)
         if problem:
             problems.append(f"README.md: `{line}`: {problem}")
