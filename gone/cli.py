@@ -72,6 +72,8 @@ def build_parser():
     r = sub.add_parser("remove", help="remove people from image files, folders or globs",
                        description="Remove people from images. Outputs are written to OUTDIR as "
                        "<stem>.<ext> (16-bit and unwritable formats become PNG).")
+    r.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (their images) or glob patterns")
+    r.add_argument("-o", "--outdir", required=True, help="output folder (created if needed)")
     add_remove_options(r)
     i = sub.add_parser("inpaint", help="fill your own hole masks (white = hole); no detection",
                        description="Inpaint the white pixels of a mask (Yu et al.'s test.py flags). Folder "
@@ -148,10 +150,9 @@ def _add_inpainter_option(parser):
 
 
 def add_remove_options(parser):
-    """Every ``gone remove`` option on ``parser`` (also used by ``python -m gone.beam``)."""
+    """Every ``gone remove`` option except the inputs and ``-o`` on ``parser`` (so that
+    ``python -m gone.beam`` takes the same options with its own --input/--output)."""
     from gone.masks import STRATEGIES
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (their images) or glob patterns")
-    parser.add_argument("-o", "--outdir", required=True, help="output folder (created if needed)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="dilated", help="hole shape (default: dilated)")
     parser.add_argument("--dilation", default=None,
                         help="dilated strategy radius, >= 0: pixels ('15', '15px') or fraction of the instance "
@@ -235,7 +236,9 @@ def build_inpainter(kind="auto", checkpoint=None):
     checkpoint given for a DeepFill kind is checked before any network is built."""
     from gone.models import check_inpainter_checkpoint
     from gone.pipeline import make_inpainter_for
-    if checkpoint is not None and kind in ("auto", "deepfill"):
+    if kind not in ("auto", "deepfill"):
+        checkpoint = None          # the other kinds take no checkpoint
+    if checkpoint is not None:
         check_inpainter_checkpoint(checkpoint)
     return make_inpainter_for(kind, checkpoint)
 

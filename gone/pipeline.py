@@ -17,6 +17,7 @@ the hole**: every output pixel outside the hole is bit-identical to the input.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 import warnings
 
@@ -222,10 +223,15 @@ class PeopleRemover:
             results.extend(out[:n])
         return results
 
-    def hole_for(self, detections, image_shape, classes=None):
+    def hole_for(self, detections, image_shape, classes=None, image=None):
+        """The hole of one image from its detections (``gone.masks.hole_mask``); ``image`` is
+        passed to strategies that look at the pixels (``traces``: the shadows)."""
+        kwargs = {}
+        if image is not None and "image" in inspect.signature(_masks.hole_mask).parameters:
+            kwargs["image"] = image
         return _masks.hole_mask(detections, image_shape, strategy=self.strategy, dilation=self.dilation,
                                 classes=self.classes if classes is None else classes,
-                                min_score=self.min_score, class_names=self.class_names)
+                                min_score=self.min_score, class_names=self.class_names, **kwargs)
 
     # -- inpainting ----------------------------------------------------------------------------
     def _regions(self, index, image, hole):
@@ -333,7 +339,7 @@ class PeopleRemover:
                         raise ValueError(f"image {i}: instance masks {m.shape[:2]} vs image {img.shape[:2]}")
                     det = _masks.detections_from_masks(m)
                     detections.append(det)
-                    holes.append(self.hole_for(det, img.shape, classes=None))
+                    holes.append(self.hole_for(det, img.shape, classes=None, image=img))
                 elif m.ndim == 2:
                     if m.shape != img.shape[:2]:
                         raise ValueError(f"image {i}: hole mask {m.shape} vs image {img.shape[:2]}")
@@ -344,7 +350,7 @@ class PeopleRemover:
         else:
             detections = self.detect(images)
             timings["detect"] = time.perf_counter() - t0
-            holes = [self.hole_for(d, img.shape) for d, img in zip(detections, images)]
+            holes = [self.hole_for(d, img.shape, image=img) for d, img in zip(detections, images)]
         t1 = time.perf_counter()
         timings["masks"] = t1 - t0 - timings["detect"]
 

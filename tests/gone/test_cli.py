@@ -118,3 +118,250 @@ def test_failure_inside_a_batch_is_isolated(photo_folder, tmp_path, monkeypatch,
     assert rc == 1 and "model exploded" in captured.err and "rgba.png" in captured.err
     assert sorted(p.name for p in out.iterdir()) == ["empty.jpg", "gray.png", "person.png"]
     assert "2 failed" in captured.out
+
+
+# -- safety: inputs, names, weights, values, files ----------------------------------------------
+import os  # noqa: E402
+import pathlib  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import gonefiles  # noqa: E402
+
+
+def _save(path, img):
+    Image.fromarray(img).save(path)
+    return path
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(pathlib.Path(folder).iterdir())}
+
+
+def test_never_writes_over_inputs(photo_folder, tmp_path, fake_models, capsys):
+    before = _snapshot(photo_folder)
+    rc = cli.main(["remove", str(photo_folder), "-o", str(photo_folder), "--overwrite", "--save-masks", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "refusing to write over input files" in err and "in/gray.png" in err
+    assert _snapshot(photo_folder) == before and fake_models == []
+    # an input that happens to sit in the output folder, reached through a symlink too
+    out = tmp_path / "out"
+    out.mkdir()
+    _save(out / "person.png", np.asarray(Image.open(photo_folder / "person.png")))
+    (tmp_path / "link").symlink_to(out)
+    keep = (out / "person.png").read_bytes()
+    rc = cli.main(["remove", str(out / "person.png"), "-o", str(tmp_path / "link"), "--overwrite", "-q"])
+    assert rc == 2 and (out / "person.png").read_bytes() == keep
+    assert "refusing" in capsys.readouterr().err
+
+
+def test_colliding_output_names_are_unique_and_predictable(tmp_path, make_scene, fake_models, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    img = make_scene()
+    for name in ("a.jpg", "a.png", "b.gif", "b.png", "c.jpg", "c_mask.png", "d.png"):
+        _save(src / name, img)
+    out = tmp_path / "out"
+    rc = cli.main(["remove", str(src), "-o", str(out), "--save-masks", "-q"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert sorted(p.name for p in out.iterdir()) == sorted([
+        "a_jpg.jpg", "a_jpg_mask.png", "a_png.png", "a_png_mask.png",
+        "b_gif.png", "b_gif_mask.png", "b_png.png", "b_png_mask.png",
+        "c_jpg.jpg", "c_jpg_mask.png", "c_mask_png.png", "c_mask_png_mask.png",
+        "d.png", "d_mask.png"])
+    # (the JPEGs' red is no longer pure, so the colour-keyed fake finds nobody there)
+    assert "5 inpainted, 2 nothing to remove" in captured.out and "0 failed" in captured.out
+    assert "a.jpg: output names clash; written as a_jpg.jpg" in captured.err
+    # same name in two folders: numbered in input order; the names never depend on --save-masks
+    other = tmp_path / "other"
+    other.mkdir()
+    _save(other / "d.png", img)
+    stems = cli.plan_output_stems([src / "d.png", other / "d.png", src / "a.jpg"])
+    assert list(stems.values()) == ["d_png", "d_png_2", "a"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dilation", "-5"], "invalid dilation '-5': must be >= 0"),
+    (["--dilation", "-0.05"], "must be >= 0"),
+    (["--classes", ",,"], "names no class"),
+    (["--classes", "999"], "unknown class id 999"),
+    (["--classes", "person,0"], "unknown class id 0"),
+    (["--masks", "/nonexistent/masks"], "not a folder"),
+])
+def test_bad_values_rejected_up_front(photo_folder, tmp_path, fake_models, capsys, argv, message):
+    rc = cli.main(["remove", str(photo_folder / "person.png"), "-o", str(tmp_path / "o"), "-q"] + argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err
+    assert fake_models == [] and not (tmp_path / "o").exists()
+
+
+def _matterport_h5(path, layers):
+    import h5py
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [n.encode() for n in ["input_image"] + layers]
+        f.create_group("input_image").attrs["weight_names"] = np.zeros(0)
+        for n in layers:
+            g = f.create_group(n)
+            g.attrs["weight_names"] = [f"{n}/kernel:0".encode()]
+            g.create_dataset(f"{n}/kernel:0", data=np.zeros(1, np.float32))
+    return path
+
+
+def test_partial_weights_refused_before_any_model(photo_folder, tmp_path, monkeypatch, capsys):
+    from gone import models, pipeline
+    built = []
+    monkeypatch.setattr(models, "load_detector", lambda *a, **k: built.append(("detector", k)) or object())
+    monkeypatch.setattr(pipeline, "make_inpainter_for", lambda kind, ckpt: built.append(("inpainter", kind)))
+    weights = _matterport_h5(tmp_path / "partial.h5", ["conv1", "bn_conv1", "mrcnn_mask"])
+    argv = ["remove", str(photo_folder / "person.png"), "-o", str(tmp_path / "o"), "-q",
+            "--mrcnn-weights", str(weights), "--inpainter", "telea"]
+    rc = cli.main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and "lacks weights for 230 of the detector's 233 layers" in err
+    assert "--allow-partial-weights" in err and built == []
+    cli.build_remover(cli.build_parser().parse_args(argv + ["--allow-partial-weights"]))
+    assert built[0] == ("inpainter", "telea") and built[1] == ("detector", {"images_per_gpu": 1,
+                                                                            "allow_partial": True})
+
+
+def test_umask_missing_mask_redone_and_stale_temps(photo_folder, tmp_path, fake_models, capsys):
+    old = os.umask(0o027)
+    try:
+        out = tmp_path / "out"
+        out.mkdir()
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        stale = out / f".person.png.{dead.pid}.abcdefgh{gonefiles.TEMP_MARK}"
+        stale.write_bytes(b"half an image")
+        person = str(photo_folder / "person.png")
+        assert cli.main(["remove", person, "-o", str(out), "--save-masks"]) == 0
+        assert not stale.exists() and "left by an interrupted run" in capsys.readouterr().err
+        assert {p.name: oct(p.stat().st_mode & 0o777) for p in out.iterdir()} == {
+            "person.png": "0o640", "person_mask.png": "0o640"}
+        first = (out / "person.png").stat().st_mtime_ns
+        (out / "person_mask.png").unlink()
+        assert cli.main(["remove", person, "-o", str(out), "--save-masks", "-q"]) == 0
+        assert (out / "person_mask.png").is_file() and (out / "person.png").stat().st_mtime_ns == first
+        assert "1 inpainted" in capsys.readouterr().out
+    finally:
+        os.umask(old)
+
+
+def test_full_disk_stops_cleanly(photo_folder, tmp_path, fake_models, monkeypatch, capsys):
+    import errno
+
+    from gonefiles import atomic
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    out = tmp_path / "out"
+    rc = cli.main(["remove", str(photo_folder), "-o", str(out), "-q", "--save-masks"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "no space left" in captured.err and "Traceback" not in captured.err
+    assert list(out.iterdir()) == []
+
+
+_SIGTERM_DRIVER = r'''
+import sys, time, pathlib
+from PIL import Image
+sys.path[:0] = [sys.argv[3]]
+from conftest import FakeDetector, FakeInpainter
+from gone import cli
+from gone.pipeline import PeopleRemover
+cli.build_remover = lambda args: PeopleRemover(FakeDetector(), FakeInpainter())
+real_save = Image.Image.save
+def slow_save(self, fp, *a, **k):
+    real_save(self, fp, *a, **k)
+    pathlib.Path(sys.argv[2]).write_text("writing")
+    time.sleep(60)
+Image.Image.save = slow_save
+sys.exit(cli.main(["remove", sys.argv[1], "-o", sys.argv[4], "-q"]))
+'''
+
+
+def test_sigterm_behaves_like_ctrl_c(photo_folder, tmp_path):
+    import signal
+    import time
+    driver = tmp_path / "driver.py"
+    driver.write_text(_SIGTERM_DRIVER)
+    ready, out = tmp_path / "ready", tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(driver), str(photo_folder / "person.png"), str(ready),
+                             str(pathlib.Path(__file__).parent), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ready.exists(), proc.communicate()[1]
+    assert any(gonefiles.is_temp_name(p.name) for p in out.iterdir())   # caught mid-write
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "interrupted (SIGTERM)" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []
+
+
+def test_user_masks_skip_detection_with_a_real_inpainter(tmp_path, make_scene, capsys):
+    pytest.importorskip("cv2", reason="opencv-python-headless provides the Telea inpainter")
+    img = make_scene(people=())
+    src, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
+    src.mkdir()
+    masks.mkdir()
+    _save(src / "x.png", img)
+    _save(src / "y.png", img)
+    hole = np.zeros(img.shape[:2], np.uint8)
+    hole[30:50, 40:70] = 255
+    Image.fromarray(hole).save(masks / "x_mask.png")
+    rc = cli.main(["remove", str(src), "-o", str(out), "--masks", str(masks), "--inpainter", "telea", "-q"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "y.png: no mask y.* or y_mask.*" in captured.err   # reported, the rest done
+    assert "inpainter: " in captured.out and "Telea" in captured.out
+    res = np.asarray(Image.open(out / "x.png"))
+    np.testing.assert_array_equal(res[hole == 0], img[hole == 0])
+    assert not np.array_equal(res[hole > 0], img[hole > 0])
+    assert sorted(p.name for p in out.iterdir()) == ["x.png"]
+
+
+def test_gone_inpaint_yu_flags_and_folder_form(tmp_path, make_scene, capsys):
+    pytest.importorskip("cv2", reason="opencv-python-headless provides the Telea inpainter")
+    img = make_scene(people=())
+    hole = np.zeros(img.shape[:2], np.uint8)
+    hole[10:40, 20:30] = 255
+    _save(tmp_path / "img.jpg", img)
+    _save(tmp_path / "hole.png", hole)
+    rc = cli.main(["inpaint", "--image", str(tmp_path / "img.jpg"), "--mask", str(tmp_path / "hole.png"),
+                   "--output", str(tmp_path / "res.png"), "--checkpoint_dir", str(tmp_path / "none"),
+                   "--inpainter", "telea"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    src = np.asarray(Image.open(tmp_path / "img.jpg"))
+    res = np.asarray(Image.open(tmp_path / "res.png"))
+    np.testing.assert_array_equal(res[hole == 0], src[hole == 0])
+    assert "Telea" in captured.out
+    # folder form: masks by stem; an image without a mask is reported, the others done
+    imgs, msk, out = tmp_path / "imgs", tmp_path / "msk", tmp_path / "out"
+    imgs.mkdir()
+    msk.mkdir()
+    for n in ("p", "q", "r"):
+        _save(imgs / f"{n}.png", img)
+    _save(msk / "p.png", hole)
+    _save(msk / "r_mask.png", hole)
+    rc = cli.main(["inpaint", "--image", str(imgs), "--mask", str(msk), "--output", str(out),
+                   "--inpainter", "telea", "-q"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "q.png: no mask" in captured.err and "2 inpainted" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["p.png", "r.png"]
+    # never over an input
+    rc = cli.main(["inpaint", "--image", str(imgs), "--mask", str(msk), "--output", str(imgs), "--overwrite",
+                   "--inpainter", "telea", "-q"])
+    assert rc == 2 and "refusing to write over" in capsys.readouterr().err
+
+
+def test_animated_gif_says_first_frame(tmp_path, fake_models, make_scene, capsys):
+    frames = [Image.fromarray(make_scene()), Image.fromarray(make_scene(people=()))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    rc = cli.main(["remove", str(tmp_path / "anim.gif"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 0 and "anim.gif: animated (2 frames): only the first frame is used" in err
+    assert (tmp_path / "out" / "anim.png").is_file()

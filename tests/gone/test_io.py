@@ -1,3 +1,5 @@
+import pathlib
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -92,3 +94,92 @@ def test_failed_write_leaves_no_temp(tmp_path):
     with pytest.raises(Boom):
         gio._atomic_save(tmp_path / "out.png", save)
     assert list(tmp_path.iterdir()) == []
+
+
+# -- gonefiles: the one atomic writer / image reader --------------------------------------------
+import errno  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import gonefiles  # noqa: E402
+from gonefiles import atomic  # noqa: E402
+
+
+@pytest.fixture
+def umask():
+    old = os.umask(0o022)
+    yield lambda m: os.umask(m)
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_files_get_the_users_umask(tmp_path, umask, mask, mode):
+    umask(mask)
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    paths = [gio.write_image_atomic(tmp_path / "a.png", rgb),
+             gio.write_mask_atomic(tmp_path / "m.png", np.ones((4, 4), bool)),
+             gonefiles.write_atomic(tmp_path / "n.npz", lambda t: np.savez(t, x=rgb), suffix=".npz"),
+             gonefiles.copy_file_atomic(tmp_path / "a.png", tmp_path / "b.png")]
+    assert [oct(p.stat().st_mode & 0o777) for p in paths] == [oct(mode)] * 4
+    assert atomic.current_umask() == mask
+
+
+def test_full_disk_leaves_no_temp_file(tmp_path, monkeypatch):
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    with pytest.raises(OSError) as info:
+        gio.write_image_atomic(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
+    assert info.value.errno == errno.ENOSPC
+    with pytest.raises(OSError):
+        gonefiles.write_atomic(tmp_path / "b.npz", lambda t: np.savez(t, x=1), suffix=".npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_temps_of_dead_processes_are_cleaned(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".a.png.{dead.pid}.k2j4l1x9{gonefiles.TEMP_MARK}"
+    live = tmp_path / f".b.png.{os.getpid()}.abcd_123{gonefiles.TEMP_MARK}"
+    npz = tmp_path / f".c.npz.{dead.pid}.zzzzzzzz{gonefiles.TEMP_MARK}.npz"
+    user = tmp_path / ".hidden.part"
+    for p in (stale, live, npz, user):
+        p.write_bytes(b"x")
+    assert gonefiles.is_temp_name(stale.name) and not gonefiles.is_temp_name(user.name)
+    assert sorted(gonefiles.clean_stale_temps(tmp_path)) == sorted([stale, npz])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, user.name])
+
+
+def test_temp_file_is_named_for_cleanup(tmp_path):
+    seen = []
+    gonefiles.write_atomic(tmp_path / "x.txt", lambda t: (seen.append(t), pathlib.Path(t).write_text("1")))
+    name = pathlib.Path(seen[0]).name
+    assert gonefiles.is_temp_name(name) and f".{os.getpid()}." in name and name.startswith(".x.txt.")
+
+
+def test_animated_gif_reports_frames(tmp_path):
+    frames = [Image.fromarray(np.full((6, 8, 3), v, np.uint8)) for v in (10, 120, 240)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=50)
+    loaded = gio.load_image(tmp_path / "anim.gif")
+    assert loaded.frames == 3 and "only the first frame" in loaded.note
+    assert abs(int(loaded.rgb[0, 0, 0]) - 10) <= 2
+    assert gio.load_image(gio.write_image_atomic(tmp_path / "still.png", loaded.rgb)).note == ""
+
+
+def test_read_mask_white_is_hole(tmp_path):
+    m = np.zeros((5, 7), np.uint8)
+    m[1:3, 2:5] = 255
+    m[4, 6] = 100                              # grey below the 127.5 threshold: kept
+    Image.fromarray(np.dstack([m] * 3)).save(tmp_path / "m.png")
+    hole = gio.read_mask(tmp_path / "m.png", (5, 7, 3))
+    assert hole.dtype == bool and hole.sum() == 6 and hole[1:3, 2:5].all()
+    with pytest.raises(gio.ImageReadError, match="mask is 7x5 but the image is 8x5"):
+        gio.read_mask(tmp_path / "m.png", (5, 8))
+
+
+def test_gonefiles_needs_only_numpy_and_pillow():
+    code = ("import sys, gonefiles; gonefiles.read_image; bad = sorted(m for m in sys.modules if m.split('.')[0] "
+            "in ('gone', 'mrcnn', 'inpaint', 'keras', 'tensorflow', 'jax', 'scipy', 'cv2')); print(bad); "
+            "sys.exit(1 if bad else 0)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

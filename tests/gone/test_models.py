@@ -56,3 +56,54 @@ def test_random_inpainter_composites_only_the_hole(make_scene):
     assert res.status == "inpainted" and res.output.shape == img.shape and res.output.dtype == np.uint8
     np.testing.assert_array_equal(res.output[~hole], img[~hole])
     assert not np.array_equal(res.output[hole], img[hole])
+
+
+def _h5(path, layers, root_attr=True):
+    import h5py
+    with h5py.File(path, "w") as f:
+        if root_attr:
+            f.attrs["layer_names"] = [n.encode() for n in layers]
+        for n in layers:
+            g = f.create_group(n)
+            g.attrs["weight_names"] = [f"{n}/kernel:0".encode()]
+            g.create_dataset(f"{n}/kernel:0", data=np.zeros(1, np.float32))
+    return path
+
+
+@pytest.mark.jax
+def test_weight_precheck_refuses_partial_files(tmp_path):
+    from gone.models import check_detector_weights, matterport_weighted_layers
+    names = matterport_weighted_layers()
+    assert len(names) == 233 and len(set(names)) == 233        # mask_rcnn_coco.h5's weighted groups
+    assert names[:2] == ["conv1", "bn_conv1"] and "res4w_branch2c" in names and names[-1] == "mrcnn_mask"
+    assert check_detector_weights(_h5(tmp_path / "full.h5", names)) == []
+    partial = _h5(tmp_path / "partial.h5", names[:10] + ["mrcnn_mask"])
+    with pytest.raises(ModelLoadError, match=r"lacks weights for 222 of the detector's 233 layers \(res2b_branch2a, bn2b"):
+        check_detector_weights(partial)
+    missing = check_detector_weights(partial, allow_partial=True)
+    assert len(missing) == 222 and missing[0] == "res2b_branch2a"
+    import h5py
+    with h5py.File(tmp_path / "weightless.h5", "w") as f:   # the right groups, but no weights in them
+        for n in ("conv1", "mrcnn_mask"):
+            f.create_group(n).attrs["weight_names"] = np.zeros(0)
+    with pytest.raises(ModelLoadError, match="lacks weights for 233 of"):
+        check_detector_weights(tmp_path / "weightless.h5")
+
+
+@pytest.mark.jax
+def test_weight_names_match_the_published_layout(mrcnn_reference_dir):
+    import json
+    from gone.models import matterport_weighted_layers
+    manifest = json.loads((mrcnn_reference_dir / "mrcnn_coco_h5_manifest.json").read_text())
+    published = [g["name"] for g in manifest["groups"] if g["weight_names"]]
+    assert sorted(published) == sorted(matterport_weighted_layers())
+
+
+@pytest.mark.jax
+def test_inpainter_checkpoint_precheck(tmp_path, deepfill_release_ckpt):
+    from gone.models import check_inpainter_checkpoint
+    check_inpainter_checkpoint(deepfill_release_ckpt)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "checkpoint").write_text("nonsense")
+    with pytest.raises(ModelLoadError, match="cannot read inpainting checkpoint"):
+        check_inpainter_checkpoint(tmp_path / "junk")

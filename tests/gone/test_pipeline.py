@@ -137,3 +137,26 @@ def test_grow_stays_inside_image():
     assert _grow(90, 100, 40, 100) == (60, 100)
     assert _grow(0, 10, 64, 20) == (0, 20)
     assert _grow(5, 50, 20, 100) == (5, 50)
+
+
+def test_inpainter_given_as_a_kind(make_scene, monkeypatch, fake_inpainter):
+    from gone import pipeline
+    made = []
+
+    def make(kind, checkpoint=None):
+        made.append((kind, checkpoint))
+        fake_inpainter.description = f"fake {kind}"
+        return fake_inpainter
+    monkeypatch.setattr(pipeline, "make_inpainter_for", make)
+    img = make_scene(people=())
+    hole = np.zeros(img.shape[:2], bool)
+    hole[30:50, 40:70] = True
+    remover = PeopleRemover(None, "telea", inpaint_checkpoint="/ckpt")
+    assert made == []                                   # built on first use only
+    (res,) = remover.remove([img], hole_masks=[hole])
+    assert made == [("telea", "/ckpt")] and remover.inpainter_description == "fake telea"
+    _outside_identical(res, img)
+    remover.remove([img], hole_masks=[hole])
+    assert len(made) == 1
+    assert PeopleRemover(None, fake_inpainter).inpainter is fake_inpainter   # objects as before
+    assert PeopleRemover().inpainter_description == "fake auto"              # default: auto
