@@ -6,3 +6,9 @@ Modules: ``gone.io`` (read/write images), ``gone.masks`` (hole masks from detect
 ``gone.cli`` (the ``gone`` command). Heavy dependencies (Keras, TensorFlow) load lazily.
 """
 __version__ = "0.1.0"
+
+# Before anything can import TensorFlow: oneDNN off (mrcnn's reference numerics) and quieter
+# C++ logging; a user's own values win (gone/quiet.py).
+from gone.quiet import set_backend_environment as _set_backend_environment  # noqa: E402
+
+_set_backend_environment()

@@ -16,7 +16,7 @@ import time
 
 # TensorFlow's C++ start-up chatter hides the progress bar, and mrcnn's reference numerics are
 # those of TF's Eigen kernels (oneDNN off; mrcnn/__init__.py); both must be set before TensorFlow
-# loads, and users can still override them.
+# loads (importing gone does it, gone/quiet.py), and users can still override them.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
@@ -240,6 +240,9 @@ def build_inpainter(kind="auto", checkpoint=None):
         checkpoint = None          # the other kinds take no checkpoint
     if checkpoint is not None:
         check_inpainter_checkpoint(checkpoint)
+    if kind == "deepfill-random":
+        from gone.quiet import import_backend_quietly
+        import_backend_quietly()
     return make_inpainter_for(kind, checkpoint)
 
 

@@ -156,6 +156,8 @@ def load_detector(weights_path, images_per_gpu=1, detection_min_confidence=0.7, 
     (``check_detector_weights``): one missing layers is refused unless ``allow_partial``."""
     path = pathlib.Path(weights_path) if weights_path is not None else None
     check_detector_weights(path, allow_partial=allow_partial)
+    from gone.quiet import import_backend_quietly
+    import_backend_quietly()
     try:
         from mrcnn.model import MaskRCNN
     except ImportError as e:
@@ -177,6 +179,8 @@ def load_inpainter(checkpoint):
     """DeepFill v1 ``InpaintModel`` from Yu's TF1 checkpoint folder / ``snap-N`` prefix or a native file."""
     check_inpainter_checkpoint(checkpoint)
     path = pathlib.Path(checkpoint)
+    from gone.quiet import import_backend_quietly
+    import_backend_quietly()
     try:
         from inpaint import InpaintModel
     except ImportError as e:

@@ -365,3 +365,27 @@ def test_animated_gif_says_first_frame(tmp_path, fake_models, make_scene, capsys
     err = capsys.readouterr().err
     assert rc == 0 and "anim.gif: animated (2 frames): only the first frame is used" in err
     assert (tmp_path / "out" / "anim.png").is_file()
+
+
+def test_tensorflow_start_up_noise_is_filtered(capfd):
+    from gone.quiet import quiet_native_stderr
+    noise = (b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+             b"I0000 00:00:1796218361.564382   13586 cudart_stub.cc:31] Could not find cuda drivers on your "
+             b"machine, GPU will not be used.\n"
+             b"I0000 00:00:1796218361.564011   13586 port.cc:153] oneDNN custom operations are on. You may see\n"
+             b"E0000 00:00:1796218372.960361   13586 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n")
+    with quiet_native_stderr():
+        os.write(2, noise + b"E0000 real trouble: cannot open file\n")
+    err = capfd.readouterr().err
+    assert err == "E0000 real trouble: cannot open file\n"
+
+
+@pytest.mark.parametrize("entry", ["gone.cli", "gone.io", "table2_crop_strategy", "_common"])
+def test_onednn_off_before_tensorflow_can_load(entry):
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL")}
+    code = (f"import sys, os; sys.path[:0] = [{str(root / 'experiments')!r}, {str(root)!r}]; import {entry}; "
+            "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), os.environ.get('TF_CPP_MIN_LOG_LEVEL'), "
+            "'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["0", "2", "False"], out.stderr
