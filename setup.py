@@ -59,7 +59,8 @@ setup(
     ],
     extras_require={
         "jax": ["jax>=0.4.30"],
-        "test": ["pytest>=7.4", "jax[cpu]>=0.4.30",
+        "beam": ["apache-beam>=2.55"],  # python -m gone.beam (add apache-beam[gcp] / [aws] for gs:// / s3://)
+        "test": ["pytest>=7.4", "jax[cpu]>=0.4.30", "apache-beam>=2.55",
                  "playwright>=1.40", "nbclient>=0.8", "nbformat>=5.9", "ipykernel>=6.0"],  # label browser test, notebooks
     },
     entry_points={"console_scripts": ["gone=gone.cli:main"]},

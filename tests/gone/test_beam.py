@@ -1,0 +1,111 @@
+"""``python -m gone.beam`` on the DirectRunner, with the fake models of conftest.py: the same output
+bytes as ``gone remove``, a dead-letter file for the broken inputs, a rerun that does nothing."""
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("apache_beam", reason="Apache Beam not installed (pip install -e '.[beam]')")
+
+from gone import beam as gbeam  # noqa: E402
+from gone import cli  # noqa: E402
+from gone.pipeline import PeopleRemover  # noqa: E402
+
+
+@pytest.fixture
+def fake_models(monkeypatch, fake_detector_cls, fake_inpainter_cls):
+    built = []
+
+    def build(args):
+        built.append(args)
+        return PeopleRemover(fake_detector_cls(), fake_inpainter_cls(), strategy=args.strategy,
+                             dilation=args.dilation, classes=cli._parse_classes(args.classes),
+                             min_score=args.min_score, large_crop=args.large_crop,
+                             batch_size=args.batch_size)
+    monkeypatch.setattr(cli, "build_remover", build)
+    return built
+
+
+@pytest.fixture
+def photo_folder(tmp_path, make_scene):
+    d = tmp_path / "in"
+    d.mkdir()
+    Image.fromarray(make_scene()).save(d / "person.png")
+    Image.fromarray(make_scene(people=((10, 10, 40, 30), (50, 80, 90, 110)))).save(d / "two.bmp")
+    Image.fromarray(make_scene(people=())).save(d / "empty.jpg", quality=95)
+    gray = make_scene()[..., 1].copy()
+    gray[20:60, 30:50] = 0
+    Image.fromarray(gray, "L").save(d / "gray.png")
+    rgba = np.dstack([make_scene(), np.full((96, 128), 255, np.uint8)])
+    rgba[:10, :10, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(d / "rgba.png")
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a full jpeg")
+    (d / "notes.txt").write_text("not an image, ignored by folder expansion")
+    return d
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != gbeam.DEAD_LETTER_NAME}
+
+
+def test_beam_matches_gone_remove_dead_letter_and_rerun(photo_folder, tmp_path, fake_models, capsys):
+    opts = ["--save-masks", "-q", "--batch-size", "2", "--strategy", "dilated", "--dilation", "3"]
+    assert cli.main(["remove", str(photo_folder), "-o", str(tmp_path / "cli")] + opts) == 1
+    out = tmp_path / "beam"
+    rc = gbeam.main(["--input", str(photo_folder), "--output", str(out)] + opts + ["--runner", "DirectRunner"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "Traceback" not in captured.err
+    assert "5 done (3 inpainted, 2 nothing to remove" in captured.out
+    assert "0 skipped (output exists), 1 failed" in captured.out
+    expected = _files(tmp_path / "cli")
+    assert sorted(expected) == ["empty.jpg", "empty_mask.png", "gray.png", "gray_mask.png", "person.png",
+                                "person_mask.png", "rgba.png", "rgba_mask.png", "two.bmp", "two_mask.png"]
+    got = _files(out)
+    assert sorted(got) == sorted(expected)
+    for name in expected:
+        assert got[name] == expected[name], name
+    lines = (out / gbeam.DEAD_LETTER_NAME).read_text().splitlines()
+    assert len(lines) == 1
+    path, reason = lines[0].split("\t")
+    assert path == str(photo_folder / "broken.jpg") and "corrupt or truncated" in reason
+    assert fake_models and fake_models[-1].batch_size == 2
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []   # no temp files left
+
+    # rerun: every finished output is skipped, nothing rewritten, no model built
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != gbeam.DEAD_LETTER_NAME}
+    n_built = len(fake_models)
+    rc = gbeam.main(["--input", str(photo_folder), "--output", str(out)] + opts)
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "0 done" in captured.out and "5 skipped (output exists), 1 failed" in captured.out
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != gbeam.DEAD_LETTER_NAME} == stamps
+    assert len(fake_models) == n_built
+    assert (out / gbeam.DEAD_LETTER_NAME).read_text().splitlines() == lines
+
+
+def test_beam_usage_errors_clashing_names_and_inputs_kept(tmp_path, make_scene, fake_models, capsys):
+    d = tmp_path / "in"
+    (d / "a").mkdir(parents=True)
+    (d / "b").mkdir()
+    Image.fromarray(make_scene()).save(d / "a" / "x.png")
+    Image.fromarray(make_scene(people=())).save(d / "b" / "x.png")
+    pattern = str(d / "*" / "x.png")
+    out = tmp_path / "out"
+    assert gbeam.main(["--input", str(tmp_path / "none" / "*.png"), "--output", str(out), "-q"]) == cli.EXIT_USAGE
+    assert "matches no files" in capsys.readouterr().err
+    assert gbeam.main(["--input", pattern, "--output", str(out), "-q", "--min-score", "2"]) == cli.EXIT_USAGE
+    assert "--min-score" in capsys.readouterr().err
+    assert gbeam.main(["--input", pattern, "--output", str(out), "--strategyy", "box"]) == cli.EXIT_USAGE
+    assert "unknown option(s) --strategyy" in capsys.readouterr().err
+    # two inputs with one name: the same unique output names as gone remove
+    assert cli.main(["remove", pattern, "-o", str(tmp_path / "cli"), "-q"]) == 0
+    assert gbeam.main(["--input", pattern, "--output", str(out), "-q"]) == 0
+    assert "2 done (1 inpainted, 1 nothing to remove" in capsys.readouterr().out
+    expected = _files(tmp_path / "cli")
+    assert len(expected) == 2 and _files(out) == expected
+    assert (out / gbeam.DEAD_LETTER_NAME).read_text() == ""
+    # an output that would replace an input: refused, the input kept
+    before = (d / "a" / "x.png").read_bytes()
+    assert gbeam.main(["--input", str(d / "a" / "x.png"), "--output", str(d / "a"), "-q", "--overwrite"]) == 1
+    assert (d / "a" / "x.png").read_bytes() == before
+    (line,) = (d / "a" / gbeam.DEAD_LETTER_NAME).read_text().splitlines()
+    assert line == f"{d / 'a' / 'x.png'}\trefusing to write over the input {d / 'a' / 'x.png'}; choose another --output"
