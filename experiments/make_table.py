@@ -110,6 +110,22 @@ def find_sheets(out: pathlib.Path, sheets_flag) -> list:
     return sheets
 
 
+def load_records(out: pathlib.Path):
+    """(records, info) of an output folder from --sheets / --key (figures use it too)."""
+    from gone import labeling
+
+    key = pathlib.Path(FLAGS.key) if FLAGS.key else out / "private" / "labeling_key.csv"
+    sheets = find_sheets(out, FLAGS.sheets)
+    info = read_run_info(out / "run_info.json")
+    try:
+        records = labeling.read_labeling_sheets(sheets, key)
+    except labeling.LabelingError as err:
+        raise _common.ExperimentError(str(err)) from None
+    if not records:
+        raise _common.ExperimentError(f"the sheets {sheets} have no labels yet")
+    return records, info
+
+
 def run():
     from gone import labeling
 

@@ -420,11 +420,15 @@ def _fmt(value) -> str:
     return f"{value:.4g}"
 
 
-def _majority(labels: Sequence[str]) -> str:
+def majority_label(labels: Sequence[str]) -> str:
+    """The most frequent label; ties go to the worse label."""
     tally = collections.Counter(labels)
     best = max(tally.values())
     # Ties go to the worse label: a result two raters disagree on is not "good".
     return [l for l in LABELS if tally.get(l) == best][-1]
+
+
+_majority = majority_label
 
 
 def make_table(records: Sequence[LabeledResult], columns: Sequence[str] | None = None,
