@@ -12,7 +12,9 @@ people-removal method.
 
 The COCO export (categories ``person`` = 1, ``shadow`` = 2, ``held_object`` = 3; RLE
 segmentations; ``iscrowd`` 0) loads with ``pycocotools.coco.COCO``. Shadow and held-object
-annotations carry ``person_annotation_id``, the id of the person they belong to.
+annotations carry ``person_annotation_id``, the id of the person they belong to; held objects also
+carry ``object_kind`` ("bag" | "ball"), which a COCO detector would call "handbag" / "sports ball"
+(``COCO_CLASS_OF_OBJECT_KIND``; ``oracle_instances(scene)`` gives a perfect detector's masks).
 
 Command line: ``python -m data_prep.synth --out out/synth --n_scenes 12 --seed 0``.
 """
@@ -38,6 +40,9 @@ CATEGORIES = (
     {"id": 3, "name": "held_object", "supercategory": "object"},
 )
 PERSON_CATEGORY_ID, SHADOW_CATEGORY_ID, HELD_OBJECT_CATEGORY_ID = 1, 2, 3
+
+# The COCO class a perfect detector would give each kind of held object (oracle detections).
+COCO_CLASS_OF_OBJECT_KIND = {"bag": "handbag", "ball": "sports ball"}
 
 # Natural images shipped inside scikit-image (no download). `astronaut` and `camera` are left out
 # on purpose: they contain people, which would make the clean background wrong.
@@ -407,6 +412,15 @@ def make_scene(seed: int, index: int, height: int = 256, width: int = 320, *,
         person_masks=person_masks, shadow_masks=shadow_masks, object_masks=object_masks,
         object_owner=np.asarray(owners, np.int64), object_kinds=tuple(kinds),
         background_source=source, seed=int(seed), index=int(index))
+
+
+def oracle_instances(scene: SynthScene):
+    """What a perfect COCO detector would return for the scene: ``(masks, class_names)`` with
+    bool HxWx(N+M) visible masks, the N people ("person") first, then the M held objects
+    (``COCO_CLASS_OF_OBJECT_KIND``: "handbag", "sports ball"). Shadows are not instances."""
+    masks = np.concatenate([scene.person_masks, scene.object_masks], axis=-1)
+    names = ["person"] * scene.num_people + [COCO_CLASS_OF_OBJECT_KIND[k] for k in scene.object_kinds]
+    return masks, names
 
 
 # ----------------------------------------------------------------------------------------------

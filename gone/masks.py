@@ -15,6 +15,11 @@ Strategies (``STRATEGIES``):
   (``r = round(fraction * max(y2 - y1, x2 - x1))``). Why a fraction: Mask R-CNN predicts a 28x28
   mask per box, so its boundary error (and the blur/shadow halo a person leaves) scales with
   the instance size, not with the image. See ``docs/gone.md`` for how the default was chosen.
+- ``"traces"``: the ``dilated`` hole plus the traces a person leaves (``trace_parts``): (a) the
+  *held objects*, detections of the classes in ``HELD_OBJECT_CLASSES`` (things people carry or
+  ride) whose mask touches a removed person's dilated mask, each dilated like a person; (b) the
+  person's *cast shadow*, found from the pixels next to its feet by ``gone.shadows`` (needs the
+  ``image``), dilated with the person. See ``docs/gone.md`` ("Traces").
 """
 from __future__ import annotations
 
@@ -23,7 +28,15 @@ import numbers
 import numpy as np
 from scipy import ndimage
 
-STRATEGIES = ("box", "mask", "dilated")
+STRATEGIES = ("box", "mask", "dilated", "traces")
+
+# COCO classes that people carry, wear as an accessory or ride: removed with the person they touch
+# (strategy "traces"). Left out on purpose: vehicles people sit in (car, bus, motorcycle: too large
+# to belong to one person), animals (a dog on a leash is not a trace), and table-top things
+# (cup, bottle, book, laptop: usually standing on furniture next to the person).
+HELD_OBJECT_CLASSES = ("backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis",
+                       "snowboard", "sports ball", "kite", "baseball bat", "baseball glove",
+                       "skateboard", "surfboard", "tennis racket", "cell phone", "bicycle")
 
 # Default dilation: 5 % of the instance's larger box side (about 1.4 cells of Mask R-CNN's 28x28
 # mask grid). Chosen by the measurement documented in docs/gone.md.
@@ -171,9 +184,71 @@ def detections_from_masks(instance_masks, class_ids=None, scores=None):
     }
 
 
+def trace_parts(detections, image, dilation=DEFAULT_DILATION, classes=("person",), min_score=0.0,
+                class_names=None, held_classes=HELD_OBJECT_CLASSES, shadows=True):
+    """What strategy ``traces`` removes besides the selected instances themselves.
+
+    Returns ``(selected, held_by, shadow)``: bool [N] selected instances (as ``select_instances``),
+    int [N] ``held_by`` (index of the selected instance a held object touches, -1 otherwise) and a
+    list of bool HxW cast-shadow masks, one per instance (empty where not selected).
+
+    A held object is a detection of a class in ``held_classes`` (score >= ``min_score``, not
+    itself selected) whose mask meets a selected instance's mask dilated by that instance's
+    ``dilation`` radius (at least 2 px); it goes with the first such instance. The shadow of a
+    selected instance is ``gone.shadows.cast_shadow_mask`` of the instance in ``image``, with
+    every selected instance and held object excluded from it."""
+    from gone import shadows as _shadows
+
+    img = np.asarray(image)
+    h, w = img.shape[:2]
+    n = _n_instances(detections)
+    selected = select_instances(detections, classes=classes, min_score=min_score,
+                                class_names=class_names)
+    held_by = np.full(n, -1, np.int64)
+    shadow = [np.zeros((h, w), bool) for _ in range(n)]
+    if not selected.any():
+        return selected, held_by, shadow
+    masks = np.asarray(detections["masks"], dtype=bool)
+    if masks.shape[:2] != (h, w):
+        raise ValueError(f"detection masks are {masks.shape[:2]}, image is {(h, w)}")
+    rois = np.asarray(detections["rois"]) if "rois" in detections else boxes_from_masks(masks)
+    candidates = select_instances(detections, classes=held_classes, min_score=min_score,
+                                  class_names=class_names) & ~selected
+    grown = {i: dilate_mask(masks[..., i], max(2, dilation_radius(dilation, rois[i])))
+             for i in np.nonzero(selected)[0]}
+    for j in np.nonzero(candidates)[0]:
+        for i, g in grown.items():
+            if (g & masks[..., j]).any():
+                held_by[j] = i
+                break
+    if shadows:
+        removed = masks[..., selected | (held_by >= 0)].any(-1)
+        for i in np.nonzero(selected)[0]:
+            shadow[i] = _shadows.cast_shadow_mask(img, masks[..., i], removed)
+    return selected, held_by, shadow
+
+
 def hole_mask(detections, image_shape, strategy="dilated", dilation=DEFAULT_DILATION,
-              classes=("person",), min_score=0.0, class_names=None):
-    """Bool HxW hole: the union over the selected instances of the strategy's region."""
+              classes=("person",), min_score=0.0, class_names=None, image=None):
+    """Bool HxW hole: the union over the selected instances of the strategy's region.
+
+    ``image`` (RGB uint8) is needed by strategy ``traces`` only (to find the shadows)."""
+    if strategy == "traces":
+        if image is None:
+            raise ValueError("strategy 'traces' needs the image (to find the shadows)")
+        if tuple(np.shape(image)[:2]) != tuple(image_shape[:2]):
+            raise ValueError(f"image is {np.shape(image)[:2]}, expected {tuple(image_shape[:2])}")
+        selected, held_by, shadow = trace_parts(detections, image, dilation=dilation,
+                                                classes=classes, min_score=min_score,
+                                                class_names=class_names)
+        hole = np.zeros(image_shape[:2], dtype=bool)
+        if not selected.any():
+            return hole
+        masks = np.asarray(detections["masks"], dtype=bool)
+        rois = np.asarray(detections["rois"]) if "rois" in detections else boxes_from_masks(masks)
+        for i in np.nonzero(selected | (held_by >= 0))[0]:
+            hole |= dilate_mask(masks[..., i] | shadow[i], dilation_radius(dilation, rois[i]))
+        return hole
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     h, w = image_shape[:2]

@@ -103,7 +103,7 @@ def test_large_crop_fraction_and_empty():
     empty = {"rois": np.zeros((0, 4), np.int32), "class_ids": np.zeros(0, np.int32),
              "scores": np.zeros(0, np.float32), "masks": np.zeros((10, 20, 0), bool)}
     for s in M.STRATEGIES:
-        assert not M.hole_mask(empty, (10, 20), strategy=s).any()
+        assert not M.hole_mask(empty, (10, 20), strategy=s, image=np.zeros((10, 20, 3), np.uint8)).any()
 
 
 def test_detections_from_ground_truth_masks():
@@ -118,3 +118,56 @@ def test_detections_from_ground_truth_masks():
 def test_bad_strategy():
     with pytest.raises(ValueError, match="unknown strategy"):
         M.hole_mask(_dets(), (64, 80), strategy="blob")
+
+
+def _traces_scene():
+    """Plain noisy ground; a person (bar) with a soft shadow at its feet, a handbag touching its
+    hand, a car touching it (not a held class) and a backpack far from everyone."""
+    from scipy import ndimage
+
+    h, w = 64, 96
+    rng = np.random.default_rng(0)
+    ground = np.array([120.0, 160.0, 90.0]) + rng.normal(0, 3, (h, w, 1))
+    person = np.zeros((h, w), bool)
+    person[20:50, 20:28] = True
+    shadow = np.zeros((h, w), bool)
+    shadow[44:50, 28:52] = True
+    bag = np.zeros((h, w), bool)
+    bag[30:36, 28:33] = True
+    car = np.zeros((h, w), bool)
+    car[20:30, 8:20] = True
+    backpack = np.zeros((h, w), bool)
+    backpack[5:12, 70:80] = True
+    img = ground * (1 - 0.5 * ndimage.gaussian_filter(shadow.astype(float), 1.5))[..., None]
+    for m, colour in ((person, (250, 30, 30)), (bag, (30, 30, 250)), (car, (200, 200, 0)),
+                      (backpack, (0, 200, 200))):
+        img[m] = colour
+    img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    names = M.coco_class_names()
+    ids = [names.index(n) for n in ("person", "handbag", "car", "backpack")]
+    det = M.detections_from_masks(np.stack([person, bag, car, backpack], -1), class_ids=ids)
+    return img, det, shadow
+
+
+def test_traces_adds_held_objects_and_shadow_to_the_dilated_hole():
+    img, det, shadow = _traces_scene()
+    selected, held_by, shadows = M.trace_parts(det, img, dilation=2)
+    assert selected.tolist() == [True, False, False, False]
+    assert held_by.tolist() == [-1, 0, -1, -1]          # the bag only: not the car, not far away
+    assert (shadows[0] & shadow).sum() > 0.9 * shadow.sum()
+    dilated = M.hole_mask(det, img.shape, strategy="dilated", dilation=2)
+    traces = M.hole_mask(det, img.shape, strategy="traces", dilation=2, image=img)
+    assert (traces >= dilated).all()
+    masks = det["masks"]
+    assert traces[masks[..., 1]].all() and traces[shadow].all()
+    assert not traces[masks[..., 2] & ~dilated].any() and not traces[masks[..., 3]].any()
+    assert M.HELD_OBJECT_CLASSES[:3] == ("backpack", "umbrella", "handbag")
+    assert set(M.HELD_OBJECT_CLASSES) <= set(M.coco_class_names())
+
+
+def test_traces_needs_the_image():
+    img, det, _ = _traces_scene()
+    with pytest.raises(ValueError, match="needs the image"):
+        M.hole_mask(det, img.shape, strategy="traces")
+    with pytest.raises(ValueError, match="image is"):
+        M.hole_mask(det, (10, 10), strategy="traces", image=img)
