@@ -284,10 +284,16 @@ class PeopleRemover:
         by_shape = {}
         for r in regions:
             by_shape.setdefault(r.crop.shape, []).append(r)
+        inpainter = self.inpainter
+        # a model taking network-ready batches (InpaintModel.fill) gets them as they are; the
+        # others get the same arrays through inpaint / inpaint_batch
+        network_ready = getattr(inpainter, "fill", None) if callable(getattr(inpainter, "fill", None)) else None
         for group in by_shape.values():
             for start in range(0, len(group), size):
                 chunk = group[start:start + size]
-                if len(chunk) > 1 and hasattr(self.inpainter, "inpaint_batch"):
+                if network_ready is not None:
+                    outs = network_ready(np.stack([r.crop for r in chunk]), np.stack([r.mask for r in chunk]))
+                elif len(chunk) > 1 and hasattr(self.inpainter, "inpaint_batch"):
                     outs = self.inpainter.inpaint_batch([r.crop for r in chunk], [r.mask for r in chunk])
                 else:
                     outs = [self.inpainter.inpaint(r.crop, r.mask) for r in chunk]
@@ -297,14 +303,22 @@ class PeopleRemover:
                         raise RuntimeError(f"inpainter returned {o.shape} for a {r.crop.shape} input")
                     r.result = o.astype(np.uint8, copy=False)
 
-    def inpaint_holes(self, images, holes):
-        """Inpaint each image inside its hole; pixels outside the hole are copied unchanged."""
+    def crop_regions(self, images, holes):
+        """Step 3: the network-ready regions (cropped with context, scaled, padded) of every hole."""
         regions = []
         for i, (img, hole) in enumerate(zip(images, holes)):
             if hole.any():
                 regions.extend(self._regions(i, img, hole))
+        return regions
+
+    def fill(self, regions):
+        """Step 4: the inpainter fills every region (same-shape regions batched)."""
         if regions:
             self._run_inpainter(regions)
+
+    @staticmethod
+    def paste(images, regions):
+        """Step 5: scale each fill back and paste it into a copy of its image, inside the hole only."""
         outputs = [np.array(img, copy=True) for img in images]
         for r in regions:
             y1, x1, y2, x2 = r.box
@@ -314,9 +328,61 @@ class PeopleRemover:
             target[r.paste] = patch[r.paste]
         return outputs
 
+    def inpaint_holes(self, images, holes):
+        """Inpaint each image inside its hole; pixels outside the hole are copied unchanged."""
+        regions = self.crop_regions(images, holes)
+        self.fill(regions)
+        return self.paste(images, regions)
+
+    def holes_from_masks(self, images, hole_masks):
+        """Oracle mode: (detections, holes) from given 2-D holes or HxWxN instance masks."""
+        if isinstance(hole_masks, np.ndarray) and hole_masks.ndim == 2:
+            hole_masks = [hole_masks]
+        if len(hole_masks) != len(images):
+            raise ValueError(f"{len(hole_masks)} hole masks for {len(images)} images")
+        detections, holes = [], []
+        for i, (img, m) in enumerate(zip(images, hole_masks)):
+            m = np.asarray(m).astype(bool)
+            if m.ndim == 3:
+                if m.shape[:2] != img.shape[:2]:
+                    raise ValueError(f"image {i}: instance masks {m.shape[:2]} vs image {img.shape[:2]}")
+                det = _masks.detections_from_masks(m)
+                detections.append(det)
+                holes.append(self.hole_for(det, img.shape, classes=None, image=img))
+            elif m.ndim == 2:
+                if m.shape != img.shape[:2]:
+                    raise ValueError(f"image {i}: hole mask {m.shape} vs image {img.shape[:2]}")
+                detections.append(None)
+                holes.append(m)
+            else:
+                raise ValueError(f"image {i}: hole mask must be HxW or HxWxN, got {m.shape}")
+        return detections, holes
+
+    def _decide(self, image, hole, det):
+        """The large-crop policy for one image: a finished RemovalResult (nothing to do / skipped)
+        or one still to inpaint (output None)."""
+        frac = _masks.large_crop_fraction(hole)
+        if not hole.any():
+            n = 0 if det is None else len(det.get("class_ids", []))
+            what = "no hole given" if det is None else (
+                f"nothing to remove ({n} detection{'s' if n != 1 else ''}, none selected)")
+            return RemovalResult(image.copy(), hole, det, frac, "nothing_to_remove",
+                                 f"{what}; image left untouched")
+        large = frac > _masks.LARGE_CROP_THRESHOLD
+        if large and self.large_crop == "skip":
+            return RemovalResult(image.copy(), hole, det, frac, "skipped_large_crop",
+                                 f"skipped: hole covers {frac:.0%} of the image (> "
+                                 f"{_masks.LARGE_CROP_THRESHOLD:.0%}); image left untouched")
+        message = f"inpainted {frac:.1%} of the image"
+        if large and self.large_crop == "warn":
+            message = (f"warning: large crop, hole covers {frac:.0%} of the image (> "
+                       f"{_masks.LARGE_CROP_THRESHOLD:.0%}); result may be poor")
+            warnings.warn(message, LargeCropWarning, stacklevel=3)
+        return RemovalResult(None, hole, det, frac, "inpainted", message)
+
     # -- the whole pipeline ----------------------------------------------------------------------
     def remove(self, images, hole_masks=None):
-        """List of RemovalResult, one per image.
+        """List of RemovalResult, one per image: detect -> hole -> crop -> fill -> paste.
 
         hole_masks (oracle mode, no detector needed): one entry per image, either a bool HxW hole
         used as is, or bool HxWxN ground-truth instance masks, turned into a hole with this
@@ -325,66 +391,24 @@ class PeopleRemover:
             images = [images]
         images = [_check_image(im, i) for i, im in enumerate(images)]
         t0 = time.perf_counter()
-        timings = {"detect": 0.0, "masks": 0.0, "inpaint": 0.0}
-        if hole_masks is not None:
-            if isinstance(hole_masks, np.ndarray) and hole_masks.ndim == 2:
-                hole_masks = [hole_masks]
-            if len(hole_masks) != len(images):
-                raise ValueError(f"{len(hole_masks)} hole masks for {len(images)} images")
-            detections, holes = [], []
-            for i, (img, m) in enumerate(zip(images, hole_masks)):
-                m = np.asarray(m).astype(bool)
-                if m.ndim == 3:
-                    if m.shape[:2] != img.shape[:2]:
-                        raise ValueError(f"image {i}: instance masks {m.shape[:2]} vs image {img.shape[:2]}")
-                    det = _masks.detections_from_masks(m)
-                    detections.append(det)
-                    holes.append(self.hole_for(det, img.shape, classes=None, image=img))
-                elif m.ndim == 2:
-                    if m.shape != img.shape[:2]:
-                        raise ValueError(f"image {i}: hole mask {m.shape} vs image {img.shape[:2]}")
-                    detections.append(None)
-                    holes.append(m)
-                else:
-                    raise ValueError(f"image {i}: hole mask must be HxW or HxWxN, got {m.shape}")
-        else:
+        # 1. detect, 2. hole (or the holes given)
+        if hole_masks is None:
             detections = self.detect(images)
-            timings["detect"] = time.perf_counter() - t0
+            t_detect = time.perf_counter()
             holes = [self.hole_for(d, img.shape, image=img) for d, img in zip(detections, images)]
-        t1 = time.perf_counter()
-        timings["masks"] = t1 - t0 - timings["detect"]
-
-        results = [None] * len(images)
-        to_inpaint = []
-        for i, (img, hole, det) in enumerate(zip(images, holes, detections)):
-            frac = _masks.large_crop_fraction(hole)
-            if not hole.any():
-                n = 0 if det is None else len(det.get("class_ids", []))
-                what = "no hole given" if det is None else (
-                    f"nothing to remove ({n} detection{'s' if n != 1 else ''}, none selected)")
-                results[i] = RemovalResult(img.copy(), hole, det, frac, "nothing_to_remove",
-                                           f"{what}; image left untouched")
-                continue
-            large = frac > _masks.LARGE_CROP_THRESHOLD
-            if large and self.large_crop == "skip":
-                results[i] = RemovalResult(img.copy(), hole, det, frac, "skipped_large_crop",
-                                           f"skipped: hole covers {frac:.0%} of the image (> "
-                                           f"{_masks.LARGE_CROP_THRESHOLD:.0%}); image left untouched")
-                continue
-            message = f"inpainted {frac:.1%} of the image"
-            if large and self.large_crop == "warn":
-                message = (f"warning: large crop, hole covers {frac:.0%} of the image (> "
-                           f"{_masks.LARGE_CROP_THRESHOLD:.0%}); result may be poor")
-                warnings.warn(message, LargeCropWarning, stacklevel=2)
-            results[i] = RemovalResult(None, hole, det, frac, "inpainted", message)
-            to_inpaint.append(i)
-
-        if to_inpaint:
-            outs = self.inpaint_holes([images[i] for i in to_inpaint], [holes[i] for i in to_inpaint])
-            for i, out in zip(to_inpaint, outs):
-                results[i].output = out
-        timings["inpaint"] = time.perf_counter() - t1
-        self.last_timings = timings
+        else:
+            t_detect = t0
+            detections, holes = self.holes_from_masks(images, hole_masks)
+        t_holes = time.perf_counter()
+        results = [self._decide(img, hole, det) for img, hole, det in zip(images, holes, detections)]
+        todo = [i for i, r in enumerate(results) if r.output is None]
+        # 3. crop, scale and pad the regions; 4. fill them; 5. paste the fills into the holes
+        regions = self.crop_regions([images[i] for i in todo], [holes[i] for i in todo])
+        self.fill(regions)
+        for i, out in zip(todo, self.paste([images[i] for i in todo], regions)):
+            results[i].output = out
+        self.last_timings = {"detect": t_detect - t0, "masks": t_holes - t_detect,
+                             "inpaint": time.perf_counter() - t_holes}
         return results
 
     def remove_one(self, image, hole_mask=None):

@@ -85,7 +85,9 @@ def hole_crop_box(hole, margin=None, multiple=8):
 class InpaintModel:
     """DeepFill v1 inpainting. `InpaintModel()` has random weights (`weights_source == "random"`);
     `InpaintModel.from_checkpoint(path)` loads Yu's TF1 checkpoint (directory or snap-N prefix) or
-    our native .npz. `inpaint(image, mask)` / `inpaint_batch(images, masks)` take RGB uint8."""
+    our native .npz. `fill(images, holes)` takes network-ready arrays (what gone's pipeline
+    prepares); `inpaint(image, mask)` / `inpaint_batch(images, masks)` keep Yu's test.py-style
+    use on any RGB uint8 image (they pad, and crop around the hole when needed)."""
 
     def __init__(self, config: InpaintConfig | None = None, batch_size: int = 8,
                  attention_budget_bytes: int = DEFAULT_ATTENTION_BUDGET_BYTES, precision: str = "float32"):
@@ -207,6 +209,33 @@ class InpaintModel:
         return np.clip((complete + np.float32(1.0)) * np.float32(127.5), 0, 255).astype(np.uint8)
 
     # ------------------------------------------------------------------ public API
+    def fill(self, images, holes, batch_size=None):
+        """Network-ready inference: RGB uint8 N x H x W x 3 (H, W multiples of 8; one H x W x 3
+        image also works) and bool holes N x H x W -> RGB uint8, the network's fill inside each hole
+        (composited and truncated as test.py) and the input's pixels outside it. No cropping,
+        scaling or padding: callers (gone.pipeline.PeopleRemover) prepare the arrays."""
+        images = np.asarray(images)
+        holes = np.asarray(holes)
+        single = images.ndim == 3
+        if single:
+            images, holes = images[None], holes[None]
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise InpaintError(f"fill expects RGB uint8 N x H x W x 3, got {images.dtype} {images.shape}")
+        if holes.dtype != np.bool_ or holes.shape != images.shape[:3]:
+            raise InpaintError(f"fill expects bool holes {images.shape[:3]}, got {holes.dtype} {holes.shape}")
+        if images.shape[1] % 8 or images.shape[2] % 8:
+            raise InpaintError(f"fill expects sides that are multiples of 8, got {images.shape[1]}x{images.shape[2]}")
+        out = images.copy()
+        batch_size = int(batch_size or self.batch_size)
+        for start in range(0, len(images), batch_size):
+            part = slice(start, start + batch_size)
+            if not holes[part].any():
+                continue
+            fills = self._run_group(np.ascontiguousarray(images[part, ..., ::-1]), holes[part])[..., ::-1]
+            region = out[part]
+            region[holes[part]] = fills[holes[part]]
+        return out[0] if single else out
+
     def inpaint(self, image, mask, crop="auto", margin=None):
         """RGB uint8 HxWx3 + mask (HxW bool, or uint8 255 = hole, 2-D or 3-channel) -> RGB uint8.
 

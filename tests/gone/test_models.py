@@ -56,6 +56,15 @@ def test_random_inpainter_composites_only_the_hole(make_scene):
     assert res.status == "inpainted" and res.output.shape == img.shape and res.output.dtype == np.uint8
     np.testing.assert_array_equal(res.output[~hole], img[~hole])
     assert not np.array_equal(res.output[hole], img[hole])
+    # the pipeline hands InpaintModel network-ready arrays (fill); inpaint() is the same network
+    crop, crop_hole = img[:64, :64], hole[:64, :64]
+    filled = model.fill(crop[None], crop_hole[None])
+    assert filled.shape == (1, 64, 64, 3) and filled.dtype == np.uint8
+    np.testing.assert_array_equal(filled[0][~crop_hole], crop[~crop_hole])
+    np.testing.assert_array_equal(filled[0], model.inpaint(crop, crop_hole))
+    from inpaint.model import InpaintError
+    with pytest.raises(InpaintError, match="multiples of 8"):
+        model.fill(img[None], hole[None])
 
 
 def _h5(path, layers, root_attr=True):
