@@ -20,9 +20,10 @@ import hashlib
 import os
 import pathlib
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
+
+from gonefiles.atomic import copy_file_atomic, write_atomic
 
 ENV_DIR = "GONE_WEIGHTS_DIR"
 
@@ -128,11 +129,10 @@ def download(name=None, dest=None, url=None, sha256=None, size=None, timeout=30.
     if url is None or dest is None:
         raise WeightsError("download needs a url and a destination")
     dest = pathlib.Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
+
+    def fetch(tmp):
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, os.fdopen(fd, "wb") as out:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
                 total = int(response.headers.get("Content-Length") or 0) or None
                 bar = None
                 if progress:
@@ -165,11 +165,10 @@ def download(name=None, dest=None, url=None, sha256=None, size=None, timeout=30.
             import h5py
             if not h5py.is_hdf5(tmp):
                 raise WeightsError(f"{url} did not return an HDF5 file; nothing was written to {dest}")
-        os.replace(tmp, dest)
-        return dest
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    # temp file beside dest, renamed only after the checks (gonefiles: user's umask, no leftovers)
+    write_atomic(dest, fetch)
+    return dest
 
 
 def manual_instructions(name):
@@ -210,7 +209,5 @@ def copy_into_cache(name, source):
     if spec.is_directory:
         shutil.copytree(source, dest, dirs_exist_ok=True)
     else:
-        tmp = dest.with_name(f".{dest.name}.part")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, dest)
+        copy_file_atomic(source, dest)
     return dest
