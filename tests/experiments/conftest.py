@@ -81,3 +81,9 @@ def _smoke_template(tmp_path_factory):
 def smoke_output(_smoke_template, tmp_path):
     """A fresh copy of the smoke output (9 results: 3 scenes x box/mask/dilated)."""
     return pathlib.Path(shutil.copytree(_smoke_template, tmp_path / "table2"))
+
+
+@pytest.fixture(scope="session")
+def smoke_builder():
+    """build_smoke_output itself, for module-scoped fixtures that label their own copy."""
+    return build_smoke_output
