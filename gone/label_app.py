@@ -107,7 +107,8 @@ def _inside(root: pathlib.Path, path: pathlib.Path) -> pathlib.Path | None:
 def _relative(root: pathlib.Path, text: str) -> pathlib.Path | None:
     """A sheet path (relative to the folder, '/'-separated) -> path under root; None if absolute."""
     text = (text or "").strip()
-    if not text or os.path.isabs(text) or text.startswith(("/", "\\")) or re.match(r"^[a-zA-Z]:", text):
+    if (not text or os.path.isabs(text) or text.startswith(("/", "\\"))
+            or re.match(r"^[a-zA-Z]:", text)):
         return None
     return root / text
 

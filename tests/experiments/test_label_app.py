@@ -1,4 +1,4 @@
-"""`gone label`: the JSON API, blindness, traversal and bad requests, resume after a kill, export."""
+"""`gone label`: JSON API, blindness, traversal, bad requests, resume after a kill, export."""
 import csv
 import json
 import os
@@ -98,7 +98,8 @@ def test_nothing_in_the_answers_reveals_the_method(client, smoke_output):
     "/img/%2e%2e%2f%2e%2e%2fetc%2fpasswd/result", "/img//etc/passwd/result",
     "/img/%2Fetc%2Fpasswd/result", "/img/..%5c..%5cprivate/result",
     "/private/labeling_key.csv", "/to_label/", "/per_image.csv", "/labeling.sqlite",
-    "/static/x", "/img/iffffffffffffffff/result", "/img/{item}/key", "/img/{item}/../../run_info.json",
+    "/static/x", "/img/iffffffffffffffff/result", "/img/{item}/key",
+    "/img/{item}/../../run_info.json",
 ])
 def test_traversal_and_unlisted_files_are_404(client, url):
     item = client.get("/api/next?rater=a").get_json()["item"]["id"]
@@ -153,7 +154,8 @@ def test_bad_requests_get_4xx_with_a_message(client):
         (client.post("/api/labels", data="{not json", content_type="application/json"), 400,
          "malformed JSON"),
         (client.post("/api/labels", json=[1, 2]), 400, "malformed JSON"),
-        (client.post("/api/labels", data="rater=a", content_type="application/x-www-form-urlencoded"),
+        (client.post("/api/labels", data="rater=a",
+                     content_type="application/x-www-form-urlencoded"),
          415, "send JSON"),
         (client.post("/api/labels", json={"rater": "a", "item_id": "nope", "label": "good"}), 404,
          "unknown item_id"),
@@ -161,7 +163,8 @@ def test_bad_requests_get_4xx_with_a_message(client):
          "unknown label"),
         (client.post("/api/labels", json={"rater": "a", "item_id": item, "label": 3}), 400,
          "unknown label"),
-        (client.post("/api/labels", json={"rater": "a", "label": "good"}), 400, "missing 'item_id'"),
+        (client.post("/api/labels", json={"rater": "a", "label": "good"}), 400,
+         "missing 'item_id'"),
         (client.post("/api/labels", json={"rater": "a", "item_id": item, "label": "good",
                                           "tags": ["elbows"]}), 400, "bad 'tags'"),
         (client.post("/api/labels", json={"rater": "a", "item_id": item, "label": "good",

@@ -49,7 +49,8 @@ def test_two_raters_label_with_the_keyboard_export_and_make_table(smoke_output, 
     state = label_app.Labeler([smoke_output], warn=lambda m: None)
     column_of = {rid: cols[0][1] for rid, cols in
                  labeling.read_key(smoke_output / "private" / "labeling_key.csv").items()}
-    plans = {"alice": ["good", "okay", "striped", "solid", "good", "good", "okay", "solid", "solid"],
+    plans = {"alice": ["good", "okay", "striped", "solid", "good", "good", "okay", "solid",
+                       "solid"],
              "bob": ["okay", "okay", "solid", "good", "striped", "good", "good", "okay", "solid"]}
     typed = {r: {} for r in plans}       # rater -> result_id -> label
     proc, url = _start(smoke_output, tmp_path / "server.log")

@@ -1,7 +1,6 @@
 """experiments/make_table.py: encodings, agreement statistics, broken inputs, safe output names."""
 import csv
 import importlib
-import io
 import json
 import pathlib
 import sys
@@ -122,7 +121,8 @@ def test_agreement_statistics_come_from_statsmodels_with_a_bootstrap_interval(tm
     ("run_info.json", b'["box"]', "is not a JSON object"),
     ("run_info.json", b'{"columns": "box"}', "'columns' must be a list"),
     ("run_info.json", b"\xff\xfe\x00\xd8garbage", "run_info.json"),
-    ("per_image.csv", b"image,strategy,gradient_norm\nimg1,box,fast\n", "gradient_norm is not a number"),
+    ("per_image.csv", b"image,strategy,gradient_norm\nimg1,box,fast\n",
+     "gradient_norm is not a number"),
     ("per_image.csv", b"image,strategy\nimg1,box\n", "lacks column(s) gradient_norm"),
     ("per_image.csv", b'image,strategy,gradient_norm\n"img1,box,1\n\x00', "per_image.csv"),
 ])

@@ -53,7 +53,8 @@ def _execute(name, monkeypatch, env):
 
 
 def test_inspect_data_runs(labeled_output, monkeypatch):
-    text = _execute("inspect_data.ipynb", monkeypatch, {"GONE_NOTEBOOK_OUTPUT": str(labeled_output)})
+    text = _execute("inspect_data.ipynb", monkeypatch,
+                    {"GONE_NOTEBOOK_OUTPUT": str(labeled_output)})
     assert "all images: 3" in text and "synthetic set: 3 scenes" in text
     assert (labeled_output / "notebook_figures" / "large_crop_distribution.png").is_file()
     assert (labeled_output / "notebook_figures" / "samples.png").is_file()
