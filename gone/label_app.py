@@ -37,6 +37,7 @@ from gone import labeling
 from gone.io import write_text_atomic
 
 DB_NAME = "labeling.sqlite"
+EXAMPLES_FIGURE = "figure3_label_examples.png"   # shown beside the definitions once it exists
 # Error kinds a rater can tag (Figure 7 groups the error samples by them).
 TAGS = ("limbs", "shadows", "held_objects", "person_infill")
 TAG_TITLES = {"limbs": "limbs left", "shadows": "shadows left", "held_objects": "held object left",
@@ -362,6 +363,9 @@ def create_app(folders, trusted_hosts=None, warn=None):
     from werkzeug.exceptions import HTTPException
 
     state = Labeler(folders, warn)
+    # The label examples (experiments/fig3_label_examples.py) of the first folder that has them.
+    examples = next((p for p in (_inside(r, r / EXAMPLES_FIGURE) for r in state.roots) if p),
+                    None)
     app = Flask("gone.label_app", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.json.sort_keys = False
@@ -469,7 +473,17 @@ def create_app(folders, trusted_hosts=None, warn=None):
 
     @app.get("/api/definitions")
     def api_definitions():
-        return jsonify({"labels": LABEL_DEFINITIONS, "tags": TAG_TITLES})
+        return jsonify({"labels": LABEL_DEFINITIONS, "tags": TAG_TITLES,
+                        "examples": "/examples.png" if examples else None})
+
+    @app.get("/examples.png")
+    def examples_figure():
+        path = _inside(examples.parent, examples) if examples else None
+        if path is None:
+            raise BadRequest(404, "no label examples yet (experiments/fig3_label_examples.py)")
+        resp = send_file(path, mimetype="image/png", etag=False, max_age=0)
+        resp.headers.pop("Content-Disposition", None)
+        return resp
 
     @app.get("/img/<item_id>/<which>")
     def image(item_id, which):
@@ -573,6 +587,7 @@ button{font-size:1em;margin:.15em}
 <p><b>What is left</b> (optional, toggle)</p><div id="tags"></div>
 <p><button id="toggle"><kbd>v</kbd> original</button> <button id="undo"><kbd>u</kbd> undo</button></p>
 <p id="done" hidden>All done, thank you.</p>
+<details id="examples" hidden><summary>Examples of each label</summary><img id="exfig" alt="examples" style="width:100%"></details>
 </aside></main>
 <script>
 "use strict";
@@ -628,6 +643,8 @@ function send(label){ run(async () => { if (!item) return;
 function undo(){ run(async () => { const j = await api("POST", "/api/undo", {rater});
   if (!j.undone) say("nothing to undo"); await next(); }); }
 function toggle(){ if (item && item.original) { const o = $("orig"); o.style.display = o.style.display === "none" ? "block" : "none"; } }
+fetch("/api/definitions").then(r => r.json()).then(j => {
+  if (j.examples) { $("exfig").src = j.examples; $("examples").hidden = false; } }).catch(() => {});
 $("undo").addEventListener("click", undo); $("toggle").addEventListener("click", toggle);
 document.addEventListener("keydown", (e) => {
   if (!rater || e.ctrlKey || e.metaKey || e.altKey || e.target.tagName === "INPUT" && e.target.type !== "checkbox") return;

@@ -146,6 +146,17 @@ def test_symlinks_and_paths_out_of_the_folder_are_not_served(smoke_output, tmp_p
     assert c2.get(item["image"]).status_code == 404
 
 
+def test_label_examples_figure_is_served_once_it_exists(smoke_output):
+    c = label_app.create_app([smoke_output], warn=lambda m: None).test_client()
+    assert c.get("/api/definitions").get_json()["examples"] is None
+    assert c.get("/examples.png").status_code == 404
+    (smoke_output / label_app.EXAMPLES_FIGURE).write_bytes(b"\x89PNG examples")
+    c = label_app.create_app([smoke_output], warn=lambda m: None).test_client()
+    defs = c.get("/api/definitions").get_json()
+    assert defs["examples"] == "/examples.png" and set(defs["labels"]) == set(labeling.LABELS)
+    assert c.get("/examples.png").data == b"\x89PNG examples"
+
+
 def test_bad_requests_get_4xx_with_a_message(client):
     item = client.get("/api/next?rater=a").get_json()["item"]["id"]
     cases = [
