@@ -401,7 +401,8 @@ def mask_index(folder):
 def find_mask(image_path, index, folder):
     """The mask for ``image_path`` in a ``mask_index``; raises ValueError when none or several."""
     stem = pathlib.Path(image_path).stem
-    found = index.get(stem, [])
+    me = pathlib.Path(image_path).resolve()
+    found = [p for p in index.get(stem, []) if p.resolve() != me]   # masks beside their images
     exact = [p for p in found if p.stem == stem]
     found = exact or found
     if not found:
@@ -512,22 +513,30 @@ def cmd_remove(args):
     counts = {"inpainted": 0, "nothing_to_remove": 0, "skipped_large_crop": 0, "exists": 0,
               "failed": len(input_errors)}
 
-    # Plan every output name up front: unique names, never an input file.
-    jobs = plan_outputs(files, outdir)
-    renamed = [j for j in jobs if j.stem != j.source.stem]
-    mask_files = []
+    mask_for, mask_files = {}, []
     if args.masks:
         index = mask_index(args.masks)
         mask_files = [p for ps in index.values() for p in ps]
-        kept = []
-        for j in jobs:
+        problems = {}
+        for f in files:
             try:
-                j.mask_in = find_mask(j.source, index, args.masks)
-                kept.append(j)
+                mask_for[f] = find_mask(f, index, args.masks)
             except ValueError as e:
-                _err(f"error: {e}")
+                problems[f] = str(e)
+        # with the masks beside the images (--masks = an input folder), the masks are not inputs
+        used = {m.resolve() for m in mask_for.values()}
+        files = [f for f in files if f.resolve() not in used]
+        for f in files:
+            if f in problems:
+                _err(f"error: {problems[f]}")
                 counts["failed"] += 1
-        jobs = kept
+        files = [f for f in files if f in mask_for]
+
+    # Plan every output name up front: unique names, never an input file.
+    jobs = plan_outputs(files, outdir)
+    renamed = [j for j in jobs if j.stem != j.source.stem]
+    for j in jobs:
+        j.mask_in = mask_for.get(j.source)
     clobber = inputs_written_over(jobs, args.save_masks, mask_files)
     if clobber:
         shown = "; ".join(f"{out} is the input {src}" for out, src in clobber[:3])
@@ -661,13 +670,18 @@ def cmd_inpaint(args):
         if not files:
             _err(f"error: {image}: folder has no image files")
             return EXIT_USAGE
-        jobs = plan_outputs(files, output)
         index = mask_index(mask)
-        for j in jobs:
+        found = {}
+        for f in files:
             try:
-                pairs.append((j, find_mask(j.source, index, mask)))
+                found[f] = find_mask(f, index, mask)
             except ValueError as e:
-                problems.append(str(e))
+                found[f] = e
+        used = {m.resolve() for m in found.values() if isinstance(m, pathlib.Path)}
+        files = [f for f in files if f.resolve() not in used]   # masks kept beside their images
+        problems = [str(found[f]) for f in files if not isinstance(found[f], pathlib.Path)]
+        jobs = plan_outputs([f for f in files if isinstance(found[f], pathlib.Path)], output)
+        pairs = [(j, found[j.source]) for j in jobs]
         inputs = list(files) + [p for ps in index.values() for p in ps]
     else:
         if mask.is_dir():

@@ -321,6 +321,13 @@ def test_user_masks_skip_detection_with_a_real_inpainter(tmp_path, make_scene, c
     np.testing.assert_array_equal(res[hole == 0], img[hole == 0])
     assert not np.array_equal(res[hole > 0], img[hole > 0])
     assert sorted(p.name for p in out.iterdir()) == ["x.png"]
+    # masks beside their images: the mask files are not inputs, the images do not mask themselves
+    _save(src / "y_mask.png", hole)
+    rc = cli.main(["remove", str(src), "-o", str(tmp_path / "o2"), "--masks", str(src), "--inpainter", "telea",
+                   "-q"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "x.png: no mask x.* or x_mask.*" in captured.err and "1 inpainted" in captured.out
+    assert sorted(p.name for p in (tmp_path / "o2").iterdir()) == ["y.png"]
 
 
 def test_gone_inpaint_yu_flags_and_folder_form(tmp_path, make_scene, capsys):
@@ -352,6 +359,17 @@ def test_gone_inpaint_yu_flags_and_folder_form(tmp_path, make_scene, capsys):
     captured = capsys.readouterr()
     assert rc == 1 and "q.png: no mask" in captured.err and "2 inpainted" in captured.out
     assert sorted(p.name for p in out.iterdir()) == ["p.png", "r.png"]
+    # masks kept beside their images
+    both = tmp_path / "both"
+    both.mkdir()
+    _save(both / "a.png", img)
+    _save(both / "a_mask.png", hole)
+    _save(both / "b.png", img)
+    rc = cli.main(["inpaint", "--image", str(both), "--mask", str(both), "--output", str(tmp_path / "o3"),
+                   "--inpainter", "telea", "-q"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "b.png: no mask" in captured.err and "a_mask.png: no mask" not in captured.err
+    assert sorted(p.name for p in (tmp_path / "o3").iterdir()) == ["a.png"]
     # never over an input
     rc = cli.main(["inpaint", "--image", str(imgs), "--mask", str(msk), "--output", str(imgs), "--overwrite",
                    "--inpainter", "telea", "-q"])
