@@ -49,7 +49,7 @@ _log = logging.getLogger("gone.beam")
 # -- arguments -------------------------------------------------------------------------------------
 def build_parser():
     p = argparse.ArgumentParser(
-        prog="python -m gone.beam", allow_abbrev=False,
+        prog="python -m gone.beam", allow_abbrev=False, formatter_class=cli.DefaultsHelpFormatter,
         description="Remove people from many images with Apache Beam. Takes every `gone remove` option; "
                     "arguments not listed here are passed to Beam as pipeline options "
                     "(e.g. --runner DataflowRunner --project P --region R --temp_location gs://...).")

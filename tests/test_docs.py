@@ -274,9 +274,19 @@ def test_version_comes_from_package_metadata(capsys):
     assert 'version="' not in setup_py and "version=VERSION" in setup_py
 
 
-@pytest.mark.parametrize("name", sorted(_gone_subparsers()[1]))
-def test_every_gone_option_shows_its_default(name):
-    parser = _gone_subparsers()[1][name]
+def _beam_parser():
+    from gone import beam  # imports apache_beam only when a pipeline runs
+    return beam.build_parser()
+
+
+PARSERS = {**{f"gone {name}": functools.partial(lambda n: _gone_subparsers()[1][n], name)
+              for name in sorted(_gone_subparsers()[1])},
+           "python -m gone.beam": _beam_parser}
+
+
+@pytest.mark.parametrize("command", sorted(PARSERS))
+def test_every_option_shows_its_default(command):
+    parser = PARSERS[command]()
     formatter = parser._get_formatter()
     lacking = []
     for action in parser._actions:
@@ -285,7 +295,7 @@ def test_every_gone_option_shows_its_default(name):
         shown = formatter._expand_help(action) if action.help else ""
         if "default" not in shown.lower():
             lacking.append("/".join(action.option_strings))
-    assert not lacking, f"`gone {name} --help` does not show the default of {lacking}"
+    assert not lacking, f"`{command} --help` does not show the default of {lacking}"
 
 
 def test_licence_is_apache_2():
