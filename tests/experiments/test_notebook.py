@@ -39,39 +39,56 @@ def labeled_output(tmp_path_factory, smoke_builder):
     return out
 
 
-def _execute(name, monkeypatch, env):
+@pytest.fixture(scope="module")
+def executed(labeled_output, tmp_path_factory):
+    """name -> text of the outputs, every notebook run in order in ONE kernel (saves a kernel
+    start and the shared imports per notebook; each notebook sets up its own names)."""
+    import os
+
     import nbformat
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    NotebookClient(nb, timeout=180, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    return "\n".join(o.get("text", "") or json.dumps(o.get("data", {}).get("text/markdown", ""))
-                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    env = {"GONE_NOTEBOOK_OUTPUT": str(labeled_output),
+           "GONE_NOTEBOOK_OUTPUTS": str(labeled_output),
+           "GONE_WEIGHTS_DIR": str(tmp_path_factory.mktemp("no_weights"))}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    km = KernelManager(kernel_name="python3")
+    texts = {}
+    try:
+        km.start_kernel(cwd=str(NOTEBOOKS))
+        for name in EXPECTED:
+            nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+            NotebookClient(nb, km=km, timeout=180,
+                           resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+            texts[name] = "\n".join(
+                o.get("text", "") or json.dumps(o.get("data", {}).get("text/markdown", ""))
+                for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    finally:
+        km.shutdown_kernel(now=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return texts
 
 
-def test_inspect_data_runs(labeled_output, monkeypatch):
-    text = _execute("inspect_data.ipynb", monkeypatch,
-                    {"GONE_NOTEBOOK_OUTPUT": str(labeled_output)})
+def test_inspect_data_runs(executed, labeled_output):
+    text = executed["inspect_data.ipynb"]
     assert "all images: 3" in text and "synthetic set: 3 scenes" in text
     assert (labeled_output / "notebook_figures" / "large_crop_distribution.png").is_file()
     assert (labeled_output / "notebook_figures" / "samples.png").is_file()
 
 
-def test_inspect_inpainting_runs(labeled_output, monkeypatch, tmp_path):
-    text = _execute("inspect_inpainting.ipynb", monkeypatch,
-                    {"GONE_NOTEBOOK_OUTPUT": str(labeled_output),
-                     "GONE_WEIGHTS_DIR": str(tmp_path / "no_weights")})
+def test_inspect_inpainting_runs(executed, labeled_output):
+    text = executed["inspect_inpainting.ipynb"]
     assert "RANDOM INPAINTING WEIGHTS" in text and "offsets (1, " in text
     assert (labeled_output / "notebook_figures" / "inpainting_stages.png").is_file()
 
 
-def test_paper_tables_and_table2_analysis_run(labeled_output, monkeypatch):
-    text = _execute("paper_tables.ipynb", monkeypatch,
-                    {"GONE_NOTEBOOK_OUTPUTS": str(labeled_output)})
+def test_paper_tables_and_table2_analysis_run(executed):
+    text = executed["paper_tables.ipynb"]
     assert "Fleiss' kappa = " in text and "Rater alice:" in text
-    text = _execute("table2_analysis.ipynb", monkeypatch,
-                    {"GONE_NOTEBOOK_OUTPUT": str(labeled_output)})
-    assert "gradient_norm" in text
+    assert "gradient_norm" in executed["table2_analysis.ipynb"]
