@@ -1,7 +1,13 @@
-"""Command line: ``gone remove INPUT... -o OUTDIR`` and ``gone weights``.
+"""Command line: ``gone remove INPUT... -o OUTDIR``, ``gone inpaint --image --mask --output``,
+``gone weights`` (and ``gone label``, gone/label_app.py).
 
-Exit codes: 0 all files ok, 1 some files failed, 2 usage or setup error (bad arguments, no
-inputs, models cannot be loaded). Keras/TensorFlow are imported only when models are built.
+Exit codes: 0 all files ok, 1 some files failed (or the disk filled up), 2 usage or setup error
+(bad arguments, no inputs, an output that would replace an input, models cannot be loaded),
+130 Ctrl-C, 143 SIGTERM. Keras/TensorFlow are imported only when models are built.
+
+For other front ends (``python -m gone.beam``): ``add_remove_options``, ``validate_remove_args``,
+``build_remover``, ``plan_output_stems`` / ``plan_outputs`` (the naming rule) and
+``write_outputs`` / ``remove_to_files`` (one image -> its output files, as ``gone remove``).
 """
 from __future__ import annotations
 
