@@ -407,3 +407,21 @@ def test_onednn_off_before_tensorflow_can_load(entry):
             "'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["0", "2", "False"], out.stderr
+
+
+def test_one_image_to_its_files_as_gone_remove(photo_folder, tmp_path, fake_detector_cls, fake_inpainter_cls):
+    remover = PeopleRemover(fake_detector_cls(), fake_inpainter_cls())
+    (job,) = cli.plan_outputs([photo_folder / "person.png"], tmp_path / "out")
+    result, written, note = cli.remove_to_files(remover, job, save_masks=True)
+    assert result.status == "inpainted" and note == ""
+    assert written == [tmp_path / "out" / "person.png", tmp_path / "out" / "person_mask.png"]
+    # the same bytes as `gone remove`
+    cli.write_outputs(photo_folder / "person.png", gio_load(photo_folder / "person.png"), result,
+                      tmp_path / "again", cli.build_parser().parse_args(["remove", "x", "-o", "y", "--save-masks"]))
+    assert _snapshot(tmp_path / "again") == _snapshot(tmp_path / "out")
+    assert cli.remove_to_files(remover, job, save_masks=True)[:2] == (None, [])   # exists: kept
+
+
+def gio_load(path):
+    from gone.io import load_image
+    return load_image(path)
