@@ -6,7 +6,10 @@ Flags shared by every experiment script:
   --split               split name(s), comma separated (coco: a data_prep.coco_splits split or a
                         manifest path; synthetic / --benchmark_dir: ignored except for names)
   --mrcnn_weights       Mask R-CNN .h5 (default: gone.weights cache, if present)
-  --inpaint_checkpoint  DeepFill v1 checkpoint (default: gone.weights cache, else RANDOM weights)
+  --inpaint_checkpoint  DeepFill v1 checkpoint (default: gone.weights cache)
+  --inpainter           auto | deepfill | deepfill-random | patchmatch | telea | ns (default auto:
+                        DeepFill v1 with the checkpoint given or cached, else PatchMatch; random
+                        DeepFill weights only with deepfill-random; gone.inpainters)
   --output_dir          where everything is written (default: outputs/<script>)
   --limit               at most this many images per split
   --seed                seed of the synthetic set, the COCO splits and the labeling-sheet shuffle
@@ -43,7 +46,11 @@ flags.DEFINE_string("coco_dir", None, "COCO 2014 root; unset = the synthetic ben
 flags.DEFINE_string("split", None, "split name(s), comma separated, or manifest path(s)")
 flags.DEFINE_string("mrcnn_weights", None, "Mask R-CNN weights (.h5); default: cached weights")
 flags.DEFINE_string("inpaint_checkpoint", None,
-                    "DeepFill v1 checkpoint; default: cached, else random weights")
+                    "DeepFill v1 checkpoint; default: cached (gone weights)")
+flags.DEFINE_enum("inpainter", "auto", ["auto", "deepfill", "deepfill-random", "patchmatch",
+                                        "telea", "ns"],
+                  "what fills the holes (gone.inpainters.make_inpainter); auto = DeepFill v1 when "
+                  "a checkpoint is given or cached, else PatchMatch")
 flags.DEFINE_string("output_dir", None, "output folder (default: outputs/<script name>)")
 flags.DEFINE_integer("limit", None, "at most this many images per split")
 flags.DEFINE_integer("seed", 0, "seed (synthetic scenes, COCO splits, labeling shuffle)")
@@ -109,6 +116,8 @@ class Sample:
     person_masks: np.ndarray  # HxWxN bool ground-truth person instances (may be N = 0)
     clean: np.ndarray | None
     columns: list             # split / column names the image belongs to
+    object_masks: np.ndarray | None = None  # HxWxM bool held objects (synthetic ground truth)
+    object_classes: tuple = ()              # M COCO class names of the held objects
 
 
 @dataclasses.dataclass
@@ -170,8 +179,9 @@ def load_benchmark(ann_path, name, split_columns, limit=None, relics=False) -> D
                     masks[..., k] |= coco.annToMask(r).astype(bool)
         columns = [c for c in split_columns
                    if not (c.endswith("no-large-crop") and is_large_crop(frac))]
+        objects, object_classes = _held_objects(coco, image_id, image.shape)
         samples.append(Sample(pathlib.Path(info["file_name"]).stem, image, masks, clean,
-                              columns))
+                              columns, objects, object_classes))
     if limit is not None:
         kept, counts = [], {c: 0 for c in split_columns}
         for s in samples:   # `limit` images per column
@@ -182,6 +192,20 @@ def load_benchmark(ann_path, name, split_columns, limit=None, relics=False) -> D
                 kept.append(s)
         samples = kept
     return DataSource(name, samples, list(split_columns), True)
+
+
+def _held_objects(coco, image_id, shape):
+    """Held-object masks of a data_prep.synth image and the COCO class a perfect detector would
+    give them (synth.COCO_CLASS_OF_OBJECT_KIND); none for other sets."""
+    from data_prep.synth import COCO_CLASS_OF_OBJECT_KIND
+
+    cats = coco.getCatIds(catNms=["held_object"])
+    anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id], catIds=cats)) if cats else []
+    anns = [a for a in anns if a.get("object_kind") in COCO_CLASS_OF_OBJECT_KIND]
+    masks = np.zeros(shape[:2] + (len(anns),), bool)
+    for k, a in enumerate(anns):
+        masks[..., k] = coco.annToMask(a).astype(bool)
+    return masks, tuple(COCO_CLASS_OF_OBJECT_KIND[a["object_kind"]] for a in anns)
 
 
 def load_coco_splits(coco_dir, split_names, splits_dir, output_dir, seed, limit) -> DataSource:
@@ -259,7 +283,7 @@ def load_data(split_names, output_dir, benchmark_columns) -> DataSource:
 @dataclasses.dataclass
 class Models:
     inpainter: object
-    inpaint_source: str       # checkpoint path or "random"
+    inpaint_source: str       # checkpoint path, "random", or the classical kind ("patchmatch")
     detector: object | None
     masks: str                # "model" | "oracle"
     mrcnn_source: str | None
@@ -269,22 +293,24 @@ class Models:
         return self.inpaint_source == "random"
 
 
-def load_inpainter(checkpoint=None):
-    """(model, source). Explicit checkpoint > gone.weights cache > random weights (loud)."""
-    from gone.weights import find_weight_file
+def load_inpainter(checkpoint=None, kind="auto"):
+    """(inpainter, source) from gone.inpainters.make_inpainter: "auto" = explicit checkpoint >
+    gone.weights cache > PatchMatch; random DeepFill weights only for kind "deepfill-random".
+    source: the checkpoint, "random", or the classical kind ("patchmatch", "telea", "ns")."""
+    from gone.inpainters import InpainterError, make_inpainter
 
+    if checkpoint and not pathlib.Path(checkpoint).exists() and not pathlib.Path(
+            str(checkpoint) + ".index").exists():
+        raise ExperimentError(f"inpainting checkpoint not found: {checkpoint}")
     try:
-        from inpaint import InpaintModel
-    except ImportError as err:
-        raise ExperimentError(f"the inpaint package has no InpaintModel yet ({err})") from None
-    path = checkpoint or find_weight_file("deepfill_v1_places2")
-    if path:
-        if checkpoint and not pathlib.Path(checkpoint).exists() and not pathlib.Path(
-                str(checkpoint) + ".index").exists():
-            raise ExperimentError(f"inpainting checkpoint not found: {checkpoint}")
-        model = InpaintModel.from_checkpoint(str(path))
-        return model, str(getattr(model, "weights_source", path))
-    return InpaintModel(), "random"
+        inpainter = make_inpainter(kind, checkpoint=checkpoint)
+    except InpainterError as err:
+        raise ExperimentError(str(err)) from None
+    if inpainter.kind == "deepfill-random":
+        return inpainter, "random"
+    if inpainter.kind == "deepfill":
+        return inpainter, str(getattr(inpainter, "weights_source", checkpoint))
+    return inpainter, inpainter.kind
 
 
 def load_models(masks_flag=None) -> Models:
@@ -303,11 +329,12 @@ def load_models(masks_flag=None) -> Models:
 
         print(f"loading Mask R-CNN weights {mrcnn} (about 7 s per image on CPU)")
         detector = load_detector(str(mrcnn), detection_min_confidence=FLAGS.min_score)
-    inpainter, source = load_inpainter(FLAGS.inpaint_checkpoint)
+    inpainter, source = load_inpainter(FLAGS.inpaint_checkpoint, FLAGS.inpainter)
+    print(f"inpainter: {inpainter.description}")
     if source == "random":
         print("!" * 72)
         print(f"!!! {RANDOM_WEIGHTS_BANNER}")
-        print("!!! (no DeepFill v1 checkpoint given or cached; see `gone weights`)")
+        print("!!! (asked for with --inpainter deepfill-random: a plumbing test)")
         print("!" * 72)
     return Models(inpainter, source, detector, masks, str(mrcnn) if mrcnn else None)
 
@@ -322,10 +349,15 @@ PER_IMAGE_COLUMNS = ("image", "columns", "strategy", "status", "num_people",
 
 
 def detections_for(sample: Sample, models: Models):
-    from gone.masks import detections_from_masks
+    from gone.masks import coco_class_names, detections_from_masks
 
-    if models.masks == "oracle":
-        return detections_from_masks(sample.person_masks)
+    if models.masks == "oracle":   # a perfect detector: the people and the objects they hold
+        objects = sample.object_masks
+        if objects is None or not objects.shape[-1]:
+            return detections_from_masks(sample.person_masks)
+        names = coco_class_names()
+        ids = [1] * sample.person_masks.shape[-1] + [names.index(c) for c in sample.object_classes]
+        return detections_from_masks(np.concatenate([sample.person_masks, objects], -1), ids)
     return models.detector.detect([sample.image], verbose=0)[0]
 
 
@@ -353,7 +385,7 @@ def process(data: DataSource, strategies, models: Models, output_dir) -> list:
         for strategy in strategies:
             remover = removers[strategy]
             hole = hole_mask(det, sample.image.shape, strategy=strategy,
-                             dilation=remover.dilation, min_score=min_score)
+                             dilation=remover.dilation, min_score=min_score, image=sample.image)
             result = remover.remove([sample.image], hole_masks=[hole])[0]
             hole_path = write_mask_atomic(folder / f"{strategy}_hole.png", hole)
             result_path = write_image_atomic(folder / f"{strategy}_result.png", result.output)
@@ -393,29 +425,79 @@ def header_lines(models: Models, data: DataSource, title: str) -> list:
     lines += [f"- data: {data.description}",
               f"- masks: {models.masks}" + (f" (Mask R-CNN {models.mrcnn_source})"
                                             if models.masks == "model" else
-                                            " (ground-truth person masks" +
+                                            " (ground-truth person masks, and held-object "
+                                            "masks where the set has them" +
                                             (" + shadows + held objects)" if FLAGS.oracle_relics
                                              else ")")),
+              f"- inpainter: {getattr(models.inpainter, 'description', models.inpaint_source)}",
               f"- inpainting weights: {models.inpaint_source}", ""]
     return lines
 
 
-def summary_table(rows, columns, column_of_row) -> list:
-    """Markdown lines: per column, n, statuses and mean metrics (labels come from make_table)."""
-    def mean(values):
-        v = [float(x) for x in values if x is not None and not math.isnan(float(x))]
-        return f"{np.mean(v):.4g}" if v else "n/a"
+def _finite(values):
+    return [float(x) for x in values if x is not None and x != "" and math.isfinite(float(x))]
 
-    lines = ["| column | results | inpainted | large crop | mean gradient norm | mean PSNR | "
-             "mean SSIM | mean PSNR in hole |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+def _mean_ci(values):
+    """'mean ± half-width of the 95 % Student t interval' (or 'n/a')."""
+    v = _finite(values)
+    if not v:
+        return "n/a"
+    if len(v) == 1:
+        return f"{v[0]:.2f}"
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, len(v) - 1) * np.std(v, ddof=1) / math.sqrt(len(v))
+    return f"{np.mean(v):.2f} ± {half:.2f}"
+
+
+def summary_table(rows, columns, column_of_row) -> list:
+    """Markdown lines: per column, removal PSNR first, then counts and the other metrics, and
+    a definition of every column (labels come from make_table)."""
+    def mean(values, fmt=".4g"):
+        v = _finite(values)
+        return f"{np.mean(v):{fmt}}" if v else "n/a"
+
+    lines = ["| column | removal PSNR (dB) | removal SSIM | PSNR in hole (dB) | rows | "
+             "with clean background | inpainted | large crop | mean gradient norm |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c in columns:
         sel = [r for r in rows if c in column_of_row(r)]
-        lines.append(f"| {c} | {len(sel)} | {sum(r['status'] == 'inpainted' for r in sel)} | "
+        lines.append(f"| {c} | {_mean_ci(r.get('psnr') for r in sel)} | "
+                     f"{mean((r.get('ssim') for r in sel), '.4f')} | "
+                     f"{mean((r.get('psnr_hole') for r in sel), '.2f')} | {len(sel)} | "
+                     f"{len(_finite(r.get('psnr') for r in sel))} | "
+                     f"{sum(r['status'] == 'inpainted' for r in sel)} | "
                      f"{sum(int(r['is_large_crop']) for r in sel)} | "
-                     f"{mean(r.get('gradient_norm') for r in sel)} | "
-                     f"{mean(r.get('psnr') for r in sel)} | {mean(r.get('ssim') for r in sel)} | "
-                     f"{mean(r.get('psnr_hole') for r in sel)} |")
+                     f"{mean(r.get('gradient_norm') for r in sel)} |")
+    lines += ["", "Columns:", "",
+              "- **removal PSNR**: PSNR of the whole result against the clean background (the "
+              "photo without the people), in dB; leftover shadows or held objects count like bad "
+              "fills. Mean over the rows *with clean background* ± the half-width of its 95 % "
+              "Student t interval; n/a where no clean background exists (COCO).",
+              "- **removal SSIM**: SSIM of the whole result against the clean background "
+              "(scikit-image defaults), mean over the same rows.",
+              "- **PSNR in hole**: PSNR over the inpainted pixels only, mean over the rows with "
+              "a clean background and a non-empty hole.",
+              "- **rows**: results in this column (one per image and strategy); **with clean "
+              "background**: how many of them the PSNR/SSIM means cover.",
+              "- **inpainted**: rows whose hole was filled (the others had nothing to remove).",
+              f"- **large crop**: rows whose hole covers more than "
+              f"{int(100 * _large_crop_threshold())} % of the image (gone.masks.LARGE_CROP_THRESHOLD).",
+              "- **mean gradient norm**: the paper's no-reference measure (gone.metrics."
+              "gradient_norm: |mean Sobel magnitude inside the hole - outside|; lower = the fill's "
+              "texture matches its surroundings), mean over the rows with a non-empty hole.",
+              "- strategies: **box** = the person's bounding box, **mask** = its instance mask, "
+              "**dilated** = the mask grown by gone.masks.DEFAULT_DILATION of its size, "
+              "**traces** = dilated plus the held objects touching it and its cast shadow "
+              "(found from the pixels, gone.shadows)."]
     return lines
+
+
+def _large_crop_threshold():
+    from gone.masks import LARGE_CROP_THRESHOLD
+
+    return LARGE_CROP_THRESHOLD
 
 
 def write_outputs(output_dir, rows, columns, column_of_row, models, data, title, figure_fn,

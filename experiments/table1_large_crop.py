@@ -10,7 +10,8 @@ Val-100 and Val-100-no-large-crop (data_prep.coco_splits); on the synthetic set 
 12 scenes, 256x320, seed 0, about 12 % of them close-ups) or a --benchmark_dir they are "all
 images" and "images without a large crop". Each image is inpainted once, with --strategy
 (default "mask", the naive pipeline the paper started from), oracle masks unless Mask R-CNN
-weights are found, DeepFill v1 Places2 weights if cached, else RANDOM weights (said loudly).
+weights are found, and --inpainter (default auto: DeepFill v1 Places2 weights if given or cached,
+else PatchMatch; random weights only with `--inpainter deepfill-random`, said loudly).
 
 Writes under --output_dir (default outputs/table1_large_crop): images/, per_image.csv,
 labeling_sheet.csv + private/labeling_key.csv, figure.png (original | hole | result), summary.md,
@@ -18,7 +19,7 @@ run_info.json. Label the sheet, then run experiments/make_table.py.
 
 Expected result: with the published weights, the paper's finding: far fewer "solid"/"striped"
 results once large crops are excluded (their holes leave too little context). With random
-weights every fill is noise and only the file layout is meaningful.
+weights (deepfill-random) every fill is noise and only the file layout is meaningful.
 """
 import pathlib
 import sys
@@ -28,7 +29,7 @@ import _common  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 FLAGS = _common.FLAGS
-flags.DEFINE_enum("strategy", "mask", ["box", "mask", "dilated"], "hole strategy")
+flags.DEFINE_enum("strategy", "mask", ["box", "mask", "dilated", "traces"], "hole strategy")
 TITLE = "Table 1: large crops (all images vs no large crop)"
 
 

@@ -1,26 +1,32 @@
-"""Table 2 of the paper: which hole to inpaint, the person's box, mask or dilated mask?
+"""Table 2 of the paper: which hole to inpaint, the person's box, mask or dilated mask? Plus
+``traces``: the dilated mask, the objects the person holds and its cast shadow.
 
 Command (the README's main job; offline, a few minutes on 2 CPU cores):
 
     python experiments/table2_crop_strategy.py
 
 With no flags it generates 12 synthetic scenes (data_prep.synth, 256x320, seed 0), takes the
-ground-truth person masks (oracle) unless Mask R-CNN weights are cached (`gone weights`), and
-inpaints each scene three times, with the `box`, `mask` and `dilated` holes, using the cached
-DeepFill v1 Places2 checkpoint or, if there is none, RANDOM weights (said loudly in the output
-and in the table header: such results are meaningless, the run then only checks the plumbing).
+ground-truth person and held-object masks (oracle: a perfect detector) unless Mask R-CNN weights
+are cached (`gone weights`), and inpaints each scene four times, with the `box`, `mask`,
+`dilated` and `traces` holes, using `--inpainter` (default auto: the cached DeepFill v1 Places2
+checkpoint, else PatchMatch; never random weights unless `--inpainter deepfill-random`, which
+is said loudly in the output and in the table header). The shadows of `traces` are always
+found from the pixels (gone.shadows), never from the ground truth.
 On COCO: `--coco_dir /data/coco --split test-100-no-large-crop [--masks model]`.
 
 Writes under --output_dir (default outputs/table2_crop_strategy): images/<image>/{original,
 <strategy>_hole, <strategy>_result}.png, per_image.csv (strategy, large-crop fraction, gradient
 norm, PSNR/SSIM against the clean background where it exists), labeling_sheet.csv (blind,
 shuffled) with its key in private/, figure.png (the paper's Figure 4: original | box | mask |
-dilated), summary.md and run_info.json. Label the sheet, then run experiments/make_table.py.
+dilated | traces), summary.md (removal PSNR first; every column defined) and run_info.json.
+Label the sheet, then run experiments/make_table.py.
 
 Expected result: with the published weights, the paper's finding: the dilated mask gives the most
-"good" results and the box the most "solid"/"striped" ones; on the synthetic set, PSNR in the
-hole is highest for "dilated" (it also covers shadow fringes). With random weights every fill is
-noise: only the file layout is meaningful.
+"good" results and the box the most "solid"/"striped" ones. On the synthetic set with PatchMatch
+(the offline default), removal PSNR (whole image against the clean background) is lowest for
+"box" and highest for "traces" (it also removes shadows and held objects); see
+docs/benchmarks/traces.md for the 300-scene figures. With `--inpainter deepfill-random` every
+fill is noise: only the file layout is meaningful.
 """
 import pathlib
 import sys
@@ -30,8 +36,8 @@ import _common  # noqa: E402
 from absl import app  # noqa: E402
 
 FLAGS = _common.FLAGS
-STRATEGIES = ("box", "mask", "dilated")
-TITLE = "Table 2: crop strategy (box / mask / dilated mask)"
+STRATEGIES = ("box", "mask", "dilated", "traces")
+TITLE = "Table 2: crop strategy (box / mask / dilated mask / traces)"
 
 
 def figure(path, rows, models):
@@ -47,7 +53,7 @@ def figure(path, rows, models):
     panels = [[read(out / by_image[n][STRATEGIES[0]]["original_path"])] +
               [read(out / by_image[n][s]["result_path"]) for s in STRATEGIES] for n in names]
     sup = _common.RANDOM_WEIGHTS_BANNER if models.random_weights else ""
-    return _common.figure_grid(path, panels, ["original", "box", "mask", "dilated"], names, sup)
+    return _common.figure_grid(path, panels, ["original", *STRATEGIES], names, sup)
 
 
 def run():

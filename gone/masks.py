@@ -19,7 +19,7 @@ Strategies (``STRATEGIES``):
   *held objects*, detections of the classes in ``HELD_OBJECT_CLASSES`` (things people carry or
   ride) whose mask touches a removed person's dilated mask, each dilated like a person; (b) the
   person's *cast shadow*, found from the pixels next to its feet by ``gone.shadows`` (needs the
-  ``image``), dilated with the person. See ``docs/gone.md`` ("Traces").
+  ``image``), grown by ``SHADOW_DILATION`` px. See ``docs/gone.md`` ("Traces").
 """
 from __future__ import annotations
 
@@ -41,6 +41,9 @@ HELD_OBJECT_CLASSES = ("backpack", "umbrella", "handbag", "tie", "suitcase", "fr
 # Default dilation: 5 % of the instance's larger box side (about 1.4 cells of Mask R-CNN's 28x28
 # mask grid). Chosen by the measurement documented in docs/gone.md.
 DEFAULT_DILATION = 0.05
+
+# Pixels the shadow masks of strategy "traces" are grown by.
+SHADOW_DILATION = 1
 
 # An image is a "large crop" when the hole covers more than this fraction of it.
 LARGE_CROP_THRESHOLD = 0.5
@@ -247,7 +250,11 @@ def hole_mask(detections, image_shape, strategy="dilated", dilation=DEFAULT_DILA
         masks = np.asarray(detections["masks"], dtype=bool)
         rois = np.asarray(detections["rois"]) if "rois" in detections else boxes_from_masks(masks)
         for i in np.nonzero(selected | (held_by >= 0))[0]:
-            hole |= dilate_mask(masks[..., i] | shadow[i], dilation_radius(dilation, rois[i]))
+            hole |= dilate_mask(masks[..., i], dilation_radius(dilation, rois[i]))
+            # The shadow mask already has its soft edge (gone.shadows' penumbra step): grown by
+            # SHADOW_DILATION px only, not by the person's radius (a wide ring of well-lit
+            # ground would only add fill error).
+            hole |= dilate_mask(shadow[i], SHADOW_DILATION)
         return hole
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")

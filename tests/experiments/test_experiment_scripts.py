@@ -35,31 +35,38 @@ def _fill_sheet(sheet, dest, labels):
     return rows
 
 
-@pytest.mark.jax
-@pytest.mark.slow   # ~20 s on TensorFlow, ~60 s on JAX (XLA compiles every region shape)
 def test_table2_smoke_then_make_table(tmp_path):
+    # No flags, no weights: PatchMatch fills (never random weights), four strategies.
     out = tmp_path / "t2"
     proc = _run("table2_crop_strategy.py", "--limit", "2", "--synth_height", "64",
                 "--synth_width", "96", "--output_dir", str(out))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    assert "RANDOM INPAINTING WEIGHTS: results are meaningless" in proc.stdout
+    assert "RANDOM" not in proc.stdout + proc.stderr
+    assert "inpainter: PatchMatch (no DeepFill checkpoint found)" in proc.stdout
     assert str(out / "per_image.csv") in proc.stdout          # says where the outputs are
     rows = list(csv.DictReader(open(out / "per_image.csv")))
-    assert len(rows) == 6 and {r["strategy"] for r in rows} == {"box", "mask", "dilated"}
+    strategies = ("box", "mask", "dilated", "traces")
+    assert len(rows) == 8 and {r["strategy"] for r in rows} == set(strategies)
     for r in rows:
-        assert r["masks"] == "oracle" and r["inpaint_weights"] == "random"
+        assert r["masks"] == "oracle" and r["inpaint_weights"] == "patchmatch"
         assert float(r["psnr"]) > 0 and r["gradient_norm"] != ""
         for key in ("original_path", "hole_path", "result_path"):
             assert (out / r[key]).is_file()
-    # Box holes contain mask holes, which the dilated holes contain.
+    # Box holes contain mask holes, which the dilated holes contain, which traces contain.
     by = {(r["image"], r["strategy"]): float(r["large_crop_fraction"]) for r in rows}
     for image in {r["image"] for r in rows}:
         assert by[(image, "box")] >= by[(image, "mask")]
-        assert by[(image, "dilated")] >= by[(image, "mask")]
+        assert by[(image, "traces")] >= by[(image, "dilated")] >= by[(image, "mask")]
     assert (out / "figure.png").is_file()
-    assert "RANDOM INPAINTING WEIGHTS" in (out / "summary.md").read_text()
+    summary = (out / "summary.md").read_text()
+    assert "RANDOM" not in summary
+    table = [line for line in summary.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| column | removal PSNR (dB) | removal SSIM |")
+    assert [line.split(" | ")[0][2:] for line in table[1:]] == list(strategies)
+    assert all(line.split(" | ")[4] == "2" and line.split(" | ")[5] == "2" for line in table[1:])
+    assert "**large crop**: rows whose hole covers more than 50 % of the image" in summary
     sheet_text = (out / "labeling_sheet.csv").read_text()
-    assert not any(s in sheet_text for s in ("box", "mask", "dilated"))   # blind
+    assert not any(s in sheet_text for s in strategies)   # blind
     sheet_rows = _fill_sheet(out / "labeling_sheet.csv", out / "labels" / "alice.csv",
                              ["good", "okay", "solid"])
     for r in sheet_rows:
@@ -68,10 +75,10 @@ def test_table2_smoke_then_make_table(tmp_path):
     proc = _run("make_table.py", "--output_dir", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = (out / "table.md").read_text()
-    assert "RANDOM INPAINTING WEIGHTS" in table and "Fleiss' kappa" in table
+    assert "RANDOM INPAINTING WEIGHTS" not in table and "Fleiss' kappa" in table
     counts = list(csv.reader(open(out / "table.csv")))
-    assert counts[0] == ["label", "box", "mask", "dilated"]
-    assert sum(int(x) for row in counts[1:5] for x in row[1:]) == 6
+    assert counts[0] == ["label", *strategies]
+    assert sum(int(x) for row in counts[1:5] for x in row[1:]) == 8
 
 
 def _tiny_coco_module():
@@ -83,7 +90,8 @@ def _tiny_coco_module():
 
 
 def test_table1_smoke_on_tiny_coco(tmp_path, request):
-    # With the golden DeepFill checkpoint when present (exercises --inpaint_checkpoint).
+    # With the golden DeepFill checkpoint when present (exercises --inpaint_checkpoint), else
+    # with random DeepFill weights, which must be asked for and are then said loudly.
     try:
         checkpoint = request.getfixturevalue("deepfill_release_ckpt")
     except pytest.skip.Exception:
@@ -97,7 +105,8 @@ def test_table1_smoke_on_tiny_coco(tmp_path, request):
     coco_splits.write_manifests(coco_splits.build_splits(root, sizes=sizes, progress=False),
                                 root / "gone_splits")
     out = tmp_path / "t1"
-    extra = ["--inpaint_checkpoint", str(checkpoint)] if checkpoint else []
+    extra = (["--inpaint_checkpoint", str(checkpoint)] if checkpoint
+             else ["--inpainter", "deepfill-random"])
     proc = _run("table1_large_crop.py", "--coco_dir", str(root), "--limit", "2",
                 "--masks", "oracle", "--output_dir", str(out), *extra)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
