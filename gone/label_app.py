@@ -261,6 +261,8 @@ class Labeler:
     def order(self, rater) -> list:
         """The rater's own random order of every item: stable across restarts."""
         if rater not in self._orders:
+            if len(self._orders) > 1000:   # many names typed: recompute instead of growing
+                self._orders.clear()
             self._orders[rater] = sorted(self.items, key=lambda i: hashlib.sha256(
                 f"{rater}\0{i}".encode()).digest())
         return self._orders[rater]
@@ -567,9 +569,11 @@ PAGE = """<!doctype html>
 body{font-family:system-ui,sans-serif;margin:0;background:#222;color:#eee}
 header{display:flex;gap:1.5em;align-items:center;padding:.5em 1em;background:#333}
 main{display:flex;gap:1em;padding:1em}
-#view{flex:1;display:flex;gap:1em;justify-content:center;align-items:flex-start}
-#view img{max-width:100%;max-height:78vh;image-rendering:auto;background:#000}
-#orig{display:none}
+#view{flex:1;display:flex;gap:1em;justify-content:center;align-items:flex-start;min-width:0}
+#view figure{flex:1 1 0;min-width:0;margin:0;text-align:center}
+#view img{width:100%;height:80vh;object-fit:contain}
+figcaption{font-size:.85em;color:#aaa}
+#forig{display:none}
 aside{width:19em;font-size:.95em}
 kbd{background:#555;border-radius:3px;padding:0 .35em}
 .def{margin:.3em 0}
@@ -581,7 +585,8 @@ button{font-size:1em;margin:.15em}
 <div id="login"><form id="form"><label>Your name: <input id="name" autocomplete="username" maxlength="60" required></label>
 <button type="submit">Start</button></form></div>
 <main id="app" hidden>
-<div id="view"><img id="result" alt="result"><img id="orig" alt="original"></div>
+<div id="view"><figure><img id="result" alt="result"><figcaption>result</figcaption></figure>
+<figure id="forig"><img id="orig" alt="original"><figcaption>original</figcaption></figure></div>
 <aside>
 <p><b>Label</b> (key)</p><div id="defs"></div>
 <p><b>What is left</b> (optional, toggle)</p><div id="tags"></div>
@@ -625,7 +630,7 @@ async function api(method, url, data){
   return j;
 }
 function show(it){
-  item = it; $("orig").style.display = "none";
+  item = it; $("forig").style.display = "none";
   if (!it) { $("result").removeAttribute("src"); $("done").hidden = false; return; }
   $("done").hidden = true; $("result").src = it.image;
   if (it.original) $("orig").src = it.original; else $("orig").removeAttribute("src");
@@ -642,7 +647,7 @@ function send(label){ run(async () => { if (!item) return;
   await api("POST", "/api/labels", {rater, item_id: item.id, label, tags: Array.from(tags)}); await next(); }); }
 function undo(){ run(async () => { const j = await api("POST", "/api/undo", {rater});
   if (!j.undone) say("nothing to undo"); await next(); }); }
-function toggle(){ if (item && item.original) { const o = $("orig"); o.style.display = o.style.display === "none" ? "block" : "none"; } }
+function toggle(){ if (item && item.original) { const o = $("forig"); o.style.display = o.style.display === "none" ? "block" : "none"; } }
 fetch("/api/definitions").then(r => r.json()).then(j => {
   if (j.examples) { $("exfig").src = j.examples; $("examples").hidden = false; } }).catch(() => {});
 $("undo").addEventListener("click", undo); $("toggle").addEventListener("click", toggle);
