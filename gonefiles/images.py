@@ -143,8 +143,10 @@ def write_mask_atomic(path, hole):
 
 
 def read_mask(path, shape=None):
-    """A hole mask file -> bool HxW (white / > 127 = hole, as Yu et al.'s test.py; colour masks
-    use their first channel, an alpha channel is ignored). ``shape`` (H, W) is checked if given."""
+    """A hole mask file -> bool HxW: > 127.5 = hole (white), as Yu et al.'s test.py, which reads
+    the mask with cv2.imread and thresholds channel 0 of that BGR array (``masks[..., 0:1] >
+    127.5`` in build_server_graph); so a colour mask counts its **blue** channel, and an alpha
+    channel is ignored. ``shape`` (H, W) is checked if given."""
     from PIL import Image, ImageOps, UnidentifiedImageError
     path = pathlib.Path(path)
     if not path.is_file():
@@ -159,7 +161,7 @@ def read_mask(path, shape=None):
                 arr = np.asarray(im, dtype=np.float64)
                 arr = arr * 255.0 if np.nanmax(arr) <= 1.0 else arr
             else:
-                arr = np.asarray(im.convert("RGB"), dtype=np.float64)[..., 0]
+                arr = np.asarray(im.convert("RGB"), dtype=np.float64)[..., 2]   # BGR channel 0
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not a recognised image file") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as e:

@@ -174,6 +174,11 @@ def test_read_mask_white_is_hole(tmp_path):
     Image.fromarray(np.dstack([m] * 3)).save(tmp_path / "m.png")
     hole = gio.read_mask(tmp_path / "m.png", (5, 7, 3))
     assert hole.dtype == bool and hole.sum() == 6 and hole[1:3, 2:5].all()
+    colour = np.zeros((2, 2, 3), np.uint8)
+    colour[0, 0] = (0, 0, 255)                 # blue: channel 0 of cv2.imread's BGR, a hole
+    colour[0, 1] = (255, 0, 0)                 # red: not a hole
+    Image.fromarray(colour).save(tmp_path / "c.png")
+    np.testing.assert_array_equal(gio.read_mask(tmp_path / "c.png"), [[True, False], [False, False]])
     with pytest.raises(gio.ImageReadError, match="mask is 7x5 but the image is 8x5"):
         gio.read_mask(tmp_path / "m.png", (5, 8))
 
