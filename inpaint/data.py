@@ -2,11 +2,15 @@
 
 As the original pipeline (neuralgym `DataFromFNames` + `np_random_crop`): images are BGR (cv2.imread
 order), float32 in [0, 255] (the model scales by /127.5 - 1), and either
-- resized to IMG_SHAPES (RANDOM_CROP False; the original uses cv2.resize, bilinear; here PIL bilinear), or
+- resized to IMG_SHAPES (RANDOM_CROP False), or
 - randomly cropped to IMG_SHAPES (RANDOM_CROP True). Images smaller than the crop are first upscaled
-  so the short side fits (neuralgym `np_scale_to_shape`). The original passes (h, w) where OpenCV
-  expects (w, h), which distorts the aspect of non-square images it upscales; that is kept by
-  default and `fix_upscale_aspect=True` fixes it.
+  so the short side fits (neuralgym `np_scale_to_shape`).
+Resizing is `cv2.resize(..., interpolation=INTER_LINEAR)` as neuralgym's, which does not
+antialias when it shrinks; `resize="pil"` uses PIL's antialiased bilinear filter instead (an
+option, not the original).
+FAITHFUL BUG EMULATION: neuralgym's `np_scale_to_shape` passes (h, w) where OpenCV expects
+(w, h), which distorts the aspect of the non-square images it upscales; that is kept by default
+and `fix_upscale_aspect=True` fixes it.
 Batches are deterministic in (seed, epoch, batch index) so an interrupted run resumes exactly.
 """
 from __future__ import annotations
@@ -57,9 +61,11 @@ def read_file_list(flist):
     return files
 
 
-def read_coco_split(annotations_json, image_dir=None):
-    """Image paths of a COCO-format split (`images[*].file_name`); image_dir defaults to the
-    `images/` folder beside the json (data_prep.synth layout), else the json's folder."""
+def read_coco_split(annotations_json, image_dir=None, coco_dir=None):
+    """Image paths of a COCO-format split (`images[*].file_name`): a COCO annotations file or a
+    data_prep.coco_splits manifest. The images are looked up in `image_dir` when given, else
+    under `coco_dir/<source_subset>/` (a manifest names its subset, e.g. val2014) or `coco_dir/`,
+    else in the `images/` folder beside the json (data_prep.synth layout), else the json's folder."""
     annotations_json = Path(annotations_json)
     if not annotations_json.is_file():
         raise DataError(f"COCO annotations not found: {annotations_json}")
@@ -68,6 +74,12 @@ def read_coco_split(annotations_json, image_dir=None):
         entries = data["images"]
     except (ValueError, KeyError, TypeError) as error:
         raise DataError(f"{annotations_json} is not a COCO annotations file ({error})") from None
+    if image_dir is None and coco_dir is not None:
+        coco_dir = Path(coco_dir)
+        if not coco_dir.is_dir():
+            raise DataError(f"COCO image root not found: {coco_dir}")
+        subset = data.get("source_subset") if isinstance(data, dict) else None
+        image_dir = coco_dir / subset if subset and (coco_dir / subset).is_dir() else coco_dir
     if image_dir is None:
         beside = annotations_json.parent / "images"
         image_dir = beside if beside.is_dir() else annotations_json.parent
@@ -78,9 +90,9 @@ def read_coco_split(annotations_json, image_dir=None):
     return files
 
 
-def resolve_image_source(data=None, flist=None, coco=None, coco_images=None):
-    """Paths from exactly one of: a folder, a .flist, a COCO json (a .flist / .json given as `data`
-    is recognised too)."""
+def resolve_image_source(data=None, flist=None, coco=None, coco_images=None, coco_dir=None):
+    """Paths from exactly one of: a folder, a .flist, a COCO json or split manifest (a .flist /
+    .json given as `data` is recognised too); `coco_dir` is the image root of COCO jsons."""
     given = [x for x in (data, flist, coco) if x]
     if len(given) != 1:
         raise DataError("give exactly one data source: an image folder, a file list or a COCO json")
@@ -91,11 +103,11 @@ def resolve_image_source(data=None, flist=None, coco=None, coco_images=None):
         if os.path.isdir(data):
             return list_image_folder(data)
         if str(data).endswith(".json"):
-            return read_coco_split(data, coco_images)
+            return read_coco_split(data, coco_images, coco_dir)
         return read_file_list(data)
     if flist:
         return read_file_list(flist)
-    return read_coco_split(coco, coco_images)
+    return read_coco_split(coco, coco_images, coco_dir)
 
 
 def read_image_bgr(path):
@@ -119,14 +131,23 @@ def read_image_bgr(path):
     return np.ascontiguousarray(np.asarray(rgb, np.uint8)[..., ::-1])
 
 
-def _resize(image, height, width):
-    from PIL import Image
+RESIZE_MODES = ("cv2", "pil")
+
+
+def _resize(image, height, width, mode="cv2"):
+    """cv2.resize INTER_LINEAR (neuralgym's; no antialiasing) or PIL's antialiased bilinear."""
     if image.shape[:2] == (height, width):
         return image
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
+    if mode == "pil":
+        from PIL import Image
+        return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
+    if mode != "cv2":
+        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {mode!r}")
+    import cv2
+    return cv2.resize(image, (int(width), int(height)), interpolation=cv2.INTER_LINEAR)
 
 
-def scale_to_shape(image, height, width, fix_upscale_aspect=False):
+def scale_to_shape(image, height, width, fix_upscale_aspect=False, resize="cv2"):
     """Upscale so that both sides are >= (height, width) (neuralgym `np_scale_to_shape`, align=False)."""
     img_h, img_w = image.shape[:2]
     if img_h >= height and img_w >= width:
@@ -134,23 +155,24 @@ def scale_to_shape(image, height, width, fix_upscale_aspect=False):
     scale = max(height / img_h, width / img_w)
     new_h, new_w = math.ceil(img_h * scale), math.ceil(img_w * scale)
     if not fix_upscale_aspect:
-        new_h, new_w = new_w, new_h  # the original's (h, w) passed as OpenCV's (w, h)
-    return _resize(image, new_h, new_w)
+        new_h, new_w = new_w, new_h  # faithful bug: the original's (h, w) passed as OpenCV's (w, h)
+    return _resize(image, new_h, new_w, resize)
 
 
-def random_crop(image, height, width, rng, fix_upscale_aspect=False):
-    image = scale_to_shape(image, height, width, fix_upscale_aspect)
+def random_crop(image, height, width, rng, fix_upscale_aspect=False, resize="cv2"):
+    image = scale_to_shape(image, height, width, fix_upscale_aspect, resize)
     img_h, img_w = image.shape[:2]
     top = int(rng.integers(img_h - height + 1))
     left = int(rng.integers(img_w - width + 1))
     return image[top:top + height, left:left + width]
 
 
-def prepare_image(image_bgr, height, width, random_crop_enabled, rng=None, fix_upscale_aspect=False):
+def prepare_image(image_bgr, height, width, random_crop_enabled, rng=None, fix_upscale_aspect=False,
+                  resize="cv2"):
     """Random crop or resize to (height, width) as the original; returns uint8 BGR."""
     if random_crop_enabled:
-        return random_crop(image_bgr, height, width, rng, fix_upscale_aspect)
-    return _resize(image_bgr, height, width)
+        return random_crop(image_bgr, height, width, rng, fix_upscale_aspect, resize)
+    return _resize(image_bgr, height, width, resize)
 
 
 class InpaintImageDataset(keras.utils.PyDataset):
@@ -162,7 +184,7 @@ class InpaintImageDataset(keras.utils.PyDataset):
     """
 
     def __init__(self, paths, image_shape=(256, 256, 3), batch_size=16, random_crop=False,
-                 shuffle=True, seed=0, fix_upscale_aspect=False, **kwargs):
+                 shuffle=True, seed=0, fix_upscale_aspect=False, resize="cv2", **kwargs):
         super().__init__(**kwargs)
         self.paths = list(paths)
         self.height, self.width = int(image_shape[0]), int(image_shape[1])
@@ -173,6 +195,9 @@ class InpaintImageDataset(keras.utils.PyDataset):
         self.shuffle = shuffle
         self.seed = int(seed)
         self.fix_upscale_aspect = fix_upscale_aspect
+        if resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+        self.resize = resize
         self.epoch = 0
 
     @classmethod
@@ -196,7 +221,8 @@ class InpaintImageDataset(keras.utils.PyDataset):
         order = self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
         rng = np.random.default_rng([self.seed, int(epoch), int(index), 1])
         images = [prepare_image(read_image_bgr(self.paths[i]), self.height, self.width,
-                                self.random_crop, rng, self.fix_upscale_aspect) for i in order]
+                                self.random_crop, rng, self.fix_upscale_aspect, self.resize)
+                  for i in order]
         return np.stack(images).astype(np.float32)
 
     def __getitem__(self, index):

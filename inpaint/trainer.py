@@ -1,22 +1,48 @@
 """DeepFill v1 training (Yu et al. 2018, `train.py` + neuralgym trainers of v1.0.0), TF and JAX.
 
-Schedule as the original: every generator step is preceded by CRITIC_STEPS (5) critic steps, each on
-its own batch with its own random bbox / mask (neuralgym's SecondaryMultiGPUTrainer with
-max_iters=5 runs before each primary step). Two Adam optimizers (LEARNING_RATE 1e-4, beta1 0.5,
-beta2 0.9, epsilon 1e-8 as TF1's AdamOptimizer). The loss code is shared (`inpaint.losses`);
-the step is backend-specific: TensorFlow uses tf.GradientTape inside a tf.function, JAX uses
-jax.value_and_grad on `stateless_call` inside jax.jit.
+Faithful by default (numbers checked against `../shared/reference/deepfill_v1/train_step_case.npz`):
+- Schedule: every generator step is preceded by CRITIC_STEPS (5) critic steps, each on its own batch
+  with its own random bbox / mask (neuralgym's SecondaryTrainer with max_iters=5 runs before each
+  primary step). With PRETRAIN_COARSE_NETWORK: True the original adds no critic trainer at all
+  (train.py only registers the SecondaryTrainer when not pretraining), so no critic step runs;
+  `train_critics_when_pretraining=True` runs them anyway.
+- Optimizer: train.py builds ONE `tf.train.AdamOptimizer(lr, beta1=0.5, beta2=0.9)` and passes it
+  as both `d_optimizer` and `g_optimizer`; its beta powers are shared, so every critic update
+  advances the bias correction the generator update uses (the first generator step after one
+  critic step uses beta powers 0.25 / 0.81 and moves each weight ~9.19e-5 instead of 1.0e-4).
+  `optimizer="shared"` (default) reproduces it with one Keras Adam built on critics + generator
+  variables (Keras' `iterations` plays the role of the shared beta powers);
+  `optimizer="separate"` gives each network its own Adam (the textbook GAN setup).
+- Initialisation: glorot-uniform kernels and zero biases (TF1's defaults for `tf.layers.conv2d` /
+  `dense`), drawn from `seed`, so two runs with the same seed start from the same weights.
 
-`step` counts generator steps (the original's global step). Snapshots `LOG_DIR/snap-<step>.npz`
-hold generator + critic weights, both optimizers' state, the step/data position and the RNG state,
-so `resume()` continues exactly where an interrupted run stopped.
+Data: the generator reads the training split in a fresh permutation every epoch, so an **epoch is
+one pass of the generator over the training split**: `len(dataset)` = N // BATCH_SIZE generator
+steps. The critic steps read their own permuted stream of the same split (5 batches per generator
+step), so they see the split 5 times per epoch. Yu's `TRAIN_SPE` is neuralgym's "steps per epoch",
+only a logging / snapshot period there (10000 in inpaint.yml, independent of the data size); set
+TRAIN_SPE = N // BATCH_SIZE to make its epochs ours.
+
+`step` counts generator steps (the original's global step). Snapshots hold generator + critic
+weights, optimizer state, the step / data positions and the RNG state, so `resume()` continues
+exactly where an interrupted run stopped:
+- `snap-<step>.npz` every `snapshot_every` steps and at the end of `fit`; only the newest
+  `keep_snapshots` are kept (None or 0: all);
+- `epoch-<E>.npz` at the end of every epoch E (1, 2, ...): never pruned (Tables 5-6 compare them).
+Temp files left by a killed run are removed when a trainer opens the log dir; after a resume,
+`scalars.csv` is cut back to the resumed step, so it holds every step once.
+
+The backend-specific steps live in `inpaint.train_step_tf` and `inpaint.train_step_jax`.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import math
 import os
 import re
+import shutil
 from pathlib import Path
 
 import keras
@@ -29,8 +55,12 @@ from inpaint.critics import assign_critic_weights, critic_variable_map, critics_
 from inpaint.masks import MaskSampler
 
 SNAPSHOT_PATTERN = re.compile(r"^snap-(\d+)\.npz$")
+EPOCH_SNAPSHOT_PATTERN = re.compile(r"^epoch-(\d+)\.npz$")
+TEMP_PATTERN = re.compile(r"^\.(snap-\d+\.npz|epoch-\d+\.npz|checkpoint|scalars\.csv)\..*\.tmp(\.npz)?$")
 SCALAR_KEYS = ("g_loss", "d_loss", "l1_loss", "ae_loss", "g_loss_wgan", "d_loss_wgan", "gp_loss",
                "penalty_local", "penalty_global")
+OPTIMIZER_MODES = ("shared", "separate")
+CRITIC_STREAM = 1 << 20  # the critics' batches: epochs CRITIC_STREAM + k of the dataset's order
 
 
 def _cfg(config, name, default=None):
@@ -49,14 +79,48 @@ def latest_snapshot(log_dir):
     return max(found)[1] if found else None
 
 
+def epoch_snapshots(log_dir):
+    """{epoch: path} of the `epoch-<E>.npz` snapshots in log_dir."""
+    log_dir = Path(log_dir)
+    if not log_dir.is_dir():
+        return {}
+    return {int(m.group(1)): log_dir / name for name in sorted(os.listdir(log_dir))
+            if (m := EPOCH_SNAPSHOT_PATTERN.match(name))}
+
+
+def clean_temp_files(log_dir):
+    """Remove the temp files a killed run left in log_dir (write_atomic's `.<name>.*.tmp`)."""
+    log_dir = Path(log_dir)
+    removed = []
+    if log_dir.is_dir():
+        for name in os.listdir(log_dir):
+            if TEMP_PATTERN.match(name):
+                os.unlink(log_dir / name)
+                removed.append(name)
+    return removed
+
+
 def default_generator(config):
-    from inpaint.generator import InpaintGenerator  # colleague's module (pinned API)
+    from inpaint.generator import InpaintGenerator
     return InpaintGenerator(padding=_cfg(config, "PADDING", "SAME"))
 
 
+def seeded_glorot_init(model, rng):
+    """Glorot-uniform kernels (fan-in/out as TF1's glorot_uniform_initializer), zero biases, drawn
+    from `rng` in the model's weight order."""
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        if variable.path.endswith("bias") or len(shape) < 2:
+            variable.assign(np.zeros(shape, variable.dtype))
+            continue
+        receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+        fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        variable.assign(rng.uniform(-limit, limit, size=shape).astype(variable.dtype))
+
+
 def _plugin_metadata(plugin_name):
-    """SummaryMetadata for TensorBoard's scalars / images plugins; written through the core
-    `tf.summary.write` so no `tensorboard` package is needed to produce the event files."""
+    """SummaryMetadata for TensorBoard's scalars / images plugins (TF backend only)."""
     from tensorflow.core.framework import summary_pb2
     metadata = summary_pb2.SummaryMetadata()
     metadata.plugin_data.plugin_name = plugin_name
@@ -70,25 +134,88 @@ def _clip_by_average_norm(grad, clip_norm):
     return grad * ops.minimum(1.0, clip_norm * size / ops.maximum(norm, 1e-12))
 
 
+def make_distribution(kind):
+    """None / "none" -> None; "data_parallel" -> keras.distribution.DataParallel over every device
+    (JAX) or tf.distribute.MirroredStrategy (TensorFlow)."""
+    if kind in (None, "none", ""):
+        return None
+    if kind != "data_parallel":
+        raise ValueError(f"distribution must be 'none' or 'data_parallel', got {kind!r}")
+    if keras.backend.backend() == "jax":
+        return keras.distribution.DataParallel()
+    import tensorflow as tf
+    return tf.distribute.MirroredStrategy()
+
+
+class SummaryWriter:
+    """TensorBoard event files: `tf.summary` on TensorFlow; on JAX the maintained tensorboardX
+    writer (no TensorFlow import), when installed. `open` returns None when neither is there
+    (scalars.csv and PNG grids are still written)."""
+
+    def __init__(self, kind, writer):
+        self.kind, self._writer = kind, writer
+
+    @classmethod
+    def open(cls, log_dir, backend):
+        if backend != "tensorflow":
+            try:
+                from tensorboardX import SummaryWriter as XWriter
+            except ImportError:
+                return None
+            return cls("tensorboardX", XWriter(str(log_dir), flush_secs=30))
+        try:
+            import tensorflow as tf
+        except ImportError:
+            return None
+        return cls("tf", tf.summary.create_file_writer(str(log_dir)))
+
+    def scalar(self, name, value, step):
+        if self.kind == "tensorboardX":
+            self._writer.add_scalar(name, float(value), int(step))
+            return
+        import tensorflow as tf
+        with self._writer.as_default(step=int(step)):
+            tf.summary.write(name, tf.constant(float(value), tf.float32), metadata=_plugin_metadata("scalars"))
+
+    def image(self, name, grid_uint8, step):
+        if self.kind == "tensorboardX":
+            self._writer.add_image(name, grid_uint8, int(step), dataformats="HWC")
+            return
+        import tensorflow as tf
+        with self._writer.as_default(step=int(step)):
+            png = tf.io.encode_png(grid_uint8)
+            tensor = tf.stack([tf.as_string(grid_uint8.shape[1]), tf.as_string(grid_uint8.shape[0]), png])
+            tf.summary.write(name, tensor, metadata=_plugin_metadata("images"))
+
+    def flush(self):
+        self._writer.flush()
+
+
 class InpaintTrainer:
-    """Generator + local/global critics + two Adam optimizers, with the 5:1 WGAN-GP schedule.
+    """Generator + local/global critics + Adam, with the 5:1 WGAN-GP schedule.
 
     Args:
         config: InpaintConfig (or a dict with the inpaint.yml names).
         log_dir: where snapshots, TensorBoard events / CSV and image grids go (default LOG_DIR).
-        generator, critics: prebuilt models (default: InpaintGenerator(PADDING), critics for IMG_SHAPES).
+        generator, critics: prebuilt models (default: InpaintGenerator(PADDING), critics for
+            IMG_SHAPES, both initialised from `seed`).
         mask_kind: "bbox" (original), "free_form" or "user" (with user_mask_paths).
-        seed: seeds masks and interpolation alphas (data has its own seed).
-        snapshot_every: generator steps between snapshots (default TRAIN_SPE); one is also written
-            at the end of every data epoch and at the end of `fit`.
+        seed: seeds the initial weights, masks and interpolation alphas (data has its own seed).
+        optimizer: "shared" (the original's single Adam, default) or "separate".
+        train_critics_when_pretraining: with PRETRAIN_COARSE_NETWORK, also run the critic steps
+            (the original does not).
+        snapshot_every: generator steps between `snap-<step>.npz` (default TRAIN_SPE).
+        keep_snapshots: how many `snap-*` to keep (epoch snapshots are never pruned).
         log_every / image_every: steps between scalar / image-grid summaries.
-        skip_critics_when_pretraining: the original still trains the critics during
-            PRETRAIN_COARSE_NETWORK (their output is unused); True skips them (faster).
+        distribution: None, "data_parallel", a keras.distribution.DataParallel (JAX) or a
+            tf.distribute strategy (TensorFlow); BATCH_SIZE is the global batch.
+        epoch_snapshots: the epochs that get an `epoch-<E>.npz` (default None: every epoch).
     """
 
     def __init__(self, config, log_dir=None, generator=None, critics=None, mask_kind="bbox",
-                 user_mask_paths=None, seed=0, snapshot_every=None, log_every=10, image_every=None,
-                 skip_critics_when_pretraining=False, keep_snapshots=5, verbose=1):
+                 user_mask_paths=None, seed=0, optimizer="shared", train_critics_when_pretraining=False,
+                 snapshot_every=None, keep_snapshots=5, log_every=10, image_every=None,
+                 distribution=None, epoch_snapshots=None, verbose=1):
         self.config = config
         self.backend = keras.backend.backend()
         if self.backend not in ("tensorflow", "jax"):
@@ -99,6 +226,8 @@ class InpaintTrainer:
         if _cfg(config, "GAN_WITH_MASK", False):
             raise ValueError("GAN_WITH_MASK=True cannot train with wgan_gp (the original's penalty feeds "
                              "3-channel interpolates to the 4-channel critic); set GAN_WITH_MASK: False")
+        if optimizer not in OPTIMIZER_MODES:
+            raise ValueError(f"optimizer must be one of {OPTIMIZER_MODES}, got {optimizer!r}")
         self.log_dir = Path(log_dir or _cfg(config, "LOG_DIR", "logs"))
         self.img_h, self.img_w = int(_cfg(config, "IMG_SHAPES")[0]), int(_cfg(config, "IMG_SHAPES")[1])
         if self.img_h % 8 or self.img_w % 8:
@@ -107,57 +236,122 @@ class InpaintTrainer:
         self.batch_size = int(_cfg(config, "BATCH_SIZE", 16))
         self.critic_steps = int(_cfg(config, "CRITIC_STEPS", 5))
         self.pretrain = bool(_cfg(config, "PRETRAIN_COARSE_NETWORK", False))
-        self.skip_critics = bool(skip_critics_when_pretraining and self.pretrain)
+        self.skip_critics = bool(self.pretrain and not train_critics_when_pretraining)
         self.snapshot_every = int(snapshot_every or _cfg(config, "TRAIN_SPE", 10000))
         self.log_every = max(1, int(log_every))
         self.image_every = int(image_every or max(self.log_every, _cfg(config, "VAL_PSTEPS", 1000)))
         self.keep_snapshots = keep_snapshots
         self.verbose = verbose
         self.seed = int(seed)
+        self.optimizer_mode = optimizer
+        self.epoch_snapshots = None if epoch_snapshots is None else {int(e) for e in epoch_snapshots}
+        self.removed_temp_files = clean_temp_files(self.log_dir)
 
-        self.generator = generator if generator is not None else default_generator(config)
-        self.critics = critics if critics is not None else critics_from_config(config)
-        self.generator([np.zeros((1, self.img_h, self.img_w, 3), np.float32),
-                        np.zeros((1, self.img_h, self.img_w, 1), np.float32)], training=False)
-        self.discounting_mask = loss_lib.spatial_discounting_mask(config)
+        if isinstance(distribution, str) or distribution is None:
+            distribution = make_distribution(distribution)
+        self.distribution = distribution if self.backend == "jax" else None
+        self.strategy = distribution if self.backend == "tensorflow" else None
+        if distribution is not None:
+            replicas = (len(distribution.device_mesh.devices.reshape(-1)) if self.backend == "jax"
+                        else distribution.num_replicas_in_sync)
+            if self.batch_size % replicas:
+                raise ValueError(f"BATCH_SIZE {self.batch_size} is not divisible by the {replicas} devices")
+        self.replicas = 1 if distribution is None else replicas
 
-        def adam():
-            return keras.optimizers.Adam(
-                learning_rate=float(_cfg(config, "LEARNING_RATE", 1e-4)),
-                beta_1=float(_cfg(config, "ADAM_BETA1", 0.5)), beta_2=float(_cfg(config, "ADAM_BETA2", 0.9)),
-                epsilon=float(_cfg(config, "ADAM_EPSILON", 1e-8)))
-        self.g_optimizer = adam()
-        self.d_optimizer = adam()
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.critics.trainable_variables)
+        scope = self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+        with scope:
+            init_rng = np.random.default_rng([self.seed, 3])
+            self.generator = generator if generator is not None else default_generator(config)
+            self.generator([np.zeros((1, self.img_h, self.img_w, 3), np.float32),
+                            np.zeros((1, self.img_h, self.img_w, 1), np.float32)], training=False)
+            if generator is None:
+                seeded_glorot_init(self.generator, init_rng)
+            self.critics = critics if critics is not None else critics_from_config(config)
+            if critics is None:
+                seeded_glorot_init(self.critics, init_rng)
+            self.discounting_mask = loss_lib.spatial_discounting_mask(config)
+
+            def adam():
+                return keras.optimizers.Adam(
+                    learning_rate=float(_cfg(config, "LEARNING_RATE", 1e-4)),
+                    beta_1=float(_cfg(config, "ADAM_BETA1", 0.5)), beta_2=float(_cfg(config, "ADAM_BETA2", 0.9)),
+                    epsilon=float(_cfg(config, "ADAM_EPSILON", 1e-8)))
+            if optimizer == "shared":
+                # critics first, as train.py creates the D training op before G's
+                self.g_optimizer = self.d_optimizer = adam()
+                self.g_optimizer.build(list(self.critics.trainable_variables) +
+                                       list(self.generator.trainable_variables))
+            else:
+                self.g_optimizer = adam()
+                self.d_optimizer = adam()
+                self.g_optimizer.build(self.generator.trainable_variables)
+                self.d_optimizer.build(self.critics.trainable_variables)
 
         self.mask_sampler = MaskSampler(config, mask_kind, np.random.default_rng([self.seed, 7]),
                                         user_mask_paths)
         self.alpha_rng = np.random.default_rng([self.seed, 11])
         self.step = 0
-        self.epoch = 0
-        self.batch_index = 0
+        self.epoch = 0            # completed generator epochs
+        self.batch_index = 0      # generator position within the epoch
+        self.critic_epoch = 0     # critic stream position
+        self.critic_index = 0
         self.best_val_l1 = math.inf
         self.bad_validations = 0
         self.history = []
-        self._jax_state = None
+        self.resumed_from = None
         self._mid_step = False
         self._summary_writer = None
         self._build_steps()
 
+    def start_run(self, log_dir, seed=None, learning_rate=None):
+        """Reuse this trainer and its compiled steps for a new run in `log_dir`: weights drawn
+        again from `seed`, optimizer state zeroed (learning rate `learning_rate`), counters,
+        RNGs and history reset. Only for trainers that built their own generator and critics."""
+        if self._summary_writer:
+            self._summary_writer.flush()
+        self._summary_writer = None
+        self.sync_to_keras()
+        if seed is not None:
+            self.seed = int(seed)
+        self.log_dir = Path(log_dir)
+        self.removed_temp_files = clean_temp_files(self.log_dir)
+        init_rng = np.random.default_rng([self.seed, 3])
+        seeded_glorot_init(self.generator, init_rng)
+        seeded_glorot_init(self.critics, init_rng)
+        if learning_rate is not None:
+            self.config = (self.config.override({"LEARNING_RATE": float(learning_rate)})
+                           if hasattr(self.config, "override") else {**self.config, "LEARNING_RATE": learning_rate})
+        lr = float(_cfg(self.config, "LEARNING_RATE", 1e-4))
+        for optimizer in self.optimizers:
+            for variable in optimizer.variables:
+                variable.assign(np.zeros(tuple(variable.shape), variable.dtype))
+            optimizer.learning_rate.assign(lr)
+        self.mask_sampler.rng = np.random.default_rng([self.seed, 7])
+        self.alpha_rng = np.random.default_rng([self.seed, 11])
+        self.step = self.epoch = self.batch_index = self.critic_epoch = self.critic_index = 0
+        self.best_val_l1, self.bad_validations = math.inf, 0
+        self.history, self.resumed_from = [], None
+        if self._jax is not None:
+            self._jax.state = None
+        return self
+
+    @property
+    def optimizers(self):
+        return (self.g_optimizer,) if self.g_optimizer is self.d_optimizer else (self.g_optimizer, self.d_optimizer)
+
     # ------------------------------------------------------------------ loss wiring (shared)
-    def _losses(self, pos, x1, x2, mask, tl, critic_fn, alpha_local=None, alpha_global=None,
-                with_gradient_penalty=True):
+    def losses(self, pos, x1, x2, mask, tl, critic_fn, alpha_local=None, alpha_global=None,
+               with_gradient_penalty=True):
         bbox = (tl[0], tl[1], self.patch_h, self.patch_w)
         return loss_lib.inpaint_losses(self.config, pos, x1, x2, mask, bbox, critic_fn,
                                        discounting_mask=self.discounting_mask, alpha_local=alpha_local,
                                        alpha_global=alpha_global, with_gradient_penalty=with_gradient_penalty)
 
     @staticmethod
-    def _scalars(losses):
+    def scalars(losses):
         return {k: losses[k] for k in SCALAR_KEYS if k in losses}
 
-    def _process_generator_grads(self, grads):
+    def process_generator_grads(self, grads):
         if bool(_cfg(self.config, "GRADIENT_CLIP", False)):
             clip = float(_cfg(self.config, "GRADIENT_CLIP_VALUE", 0.1))
             grads = [None if g is None else _clip_by_average_norm(g, clip) for g in grads]
@@ -166,110 +360,38 @@ class InpaintTrainer:
     # ------------------------------------------------------------------ backend steps
     def _build_steps(self):
         if self.backend == "tensorflow":
-            self._build_tf_steps()
+            from inpaint.train_step_tf import build_tf_steps
+            self._tf_critic_step, self._tf_generator_step = build_tf_steps(self)
+            self._jax = None
         else:
-            self._build_jax_steps()
-
-    def _build_tf_steps(self):
-        import tensorflow as tf
-        generator, critics = self.generator, self.critics
-
-        def critic_fn(a, b):
-            return critics([a, b], training=True)
-
-        @tf.function(reduce_retracing=True)
-        def critic_step(batch, mask, tl, alpha_local, alpha_global):
-            pos = batch / 127.5 - 1.0
-            x1, x2, _ = generator([pos * (1.0 - mask), mask], training=True)
-            x1, x2 = tf.stop_gradient(x1), tf.stop_gradient(x2)
-            with tf.GradientTape() as tape:
-                losses = self._losses(pos, x1, x2, mask, tl, critic_fn, alpha_local, alpha_global)
-            grads = tape.gradient(losses["d_loss"], critics.trainable_variables)
-            self.d_optimizer.apply_gradients(zip(grads, critics.trainable_variables))
-            return self._scalars(losses)
-
-        @tf.function(reduce_retracing=True)
-        def generator_step(batch, mask, tl):
-            pos = batch / 127.5 - 1.0
-            with tf.GradientTape() as tape:
-                x1, x2, _ = generator([pos * (1.0 - mask), mask], training=True)
-                losses = self._losses(pos, x1, x2, mask, tl, critic_fn, with_gradient_penalty=False)
-            grads = tape.gradient(losses["g_loss"], generator.trainable_variables)
-            grads = self._process_generator_grads(grads)
-            self.g_optimizer.apply_gradients(zip(grads, generator.trainable_variables))
-            return self._scalars(losses), x1, x2
-
-        self._tf_critic_step = critic_step
-        self._tf_generator_step = generator_step
-
-    def _build_jax_steps(self):
-        import jax
-        generator, critics = self.generator, self.critics
-        g_opt, d_opt = self.g_optimizer, self.d_optimizer
-
-        def critic_call(d_tv, d_ntv):
-            return lambda a, b: critics.stateless_call(d_tv, d_ntv, [a, b], training=True)[0]
-
-        def generate(g_tv, g_ntv, pos, mask):
-            (x1, x2, _), g_ntv = generator.stateless_call(g_tv, g_ntv, [pos * (1.0 - mask), mask], training=True)
-            return x1, x2, g_ntv
-
-        def d_loss_fn(d_tv, d_ntv, x1, x2, pos, mask, tl, alpha_local, alpha_global):
-            losses = self._losses(pos, x1, x2, mask, tl, critic_call(d_tv, d_ntv), alpha_local, alpha_global)
-            return losses["d_loss"], self._scalars(losses)
-
-        def g_loss_fn(g_tv, g_ntv, d_tv, d_ntv, pos, mask, tl):
-            x1, x2, g_ntv = generate(g_tv, g_ntv, pos, mask)
-            losses = self._losses(pos, x1, x2, mask, tl, critic_call(d_tv, d_ntv), with_gradient_penalty=False)
-            return losses["g_loss"], (self._scalars(losses), x1, x2, g_ntv)
-
-        d_grad = jax.value_and_grad(d_loss_fn, has_aux=True)
-        g_grad = jax.value_and_grad(g_loss_fn, has_aux=True)
-
-        def critic_step(state, batch, mask, tl, alpha_local, alpha_global):
-            g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov = state
-            pos = batch / 127.5 - 1.0
-            x1, x2, _ = generate(g_tv, g_ntv, pos, mask)
-            x1, x2 = jax.lax.stop_gradient(x1), jax.lax.stop_gradient(x2)
-            (_, scalars), grads = d_grad(d_tv, d_ntv, x1, x2, pos, mask, tl, alpha_local, alpha_global)
-            d_tv, d_ov = d_opt.stateless_apply(d_ov, grads, d_tv)
-            return (g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov), scalars
-
-        def generator_step(state, batch, mask, tl):
-            g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov = state
-            pos = batch / 127.5 - 1.0
-            (_, (scalars, x1, x2, g_ntv)), grads = g_grad(g_tv, g_ntv, d_tv, d_ntv, pos, mask, tl)
-            grads = self._process_generator_grads(grads)
-            g_tv, g_ov = g_opt.stateless_apply(g_ov, grads, g_tv)
-            return (g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov), scalars, x1, x2
-
-        self._jax_critic_step = jax.jit(critic_step, donate_argnums=0)
-        self._jax_generator_step = jax.jit(generator_step, donate_argnums=0)
-
-    def _jax_pull_state(self):
-        """Keras variables -> the JAX state tuple (after building / restoring)."""
-        self._jax_state = (
-            [v.value for v in self.generator.trainable_variables],
-            [v.value for v in self.generator.non_trainable_variables],
-            [v.value for v in self.critics.trainable_variables],
-            [v.value for v in self.critics.non_trainable_variables],
-            [v.value for v in self.g_optimizer.variables],
-            [v.value for v in self.d_optimizer.variables],
-        )
+            from inpaint.train_step_jax import JaxSteps
+            self._jax = JaxSteps(self)
 
     def sync_to_keras(self):
         """JAX state -> Keras variables (before snapshots, summaries, evaluation)."""
-        if self.backend != "jax" or self._jax_state is None:
-            return
-        g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov = self._jax_state
-        for variables, values in ((self.generator.trainable_variables, g_tv),
-                                  (self.generator.non_trainable_variables, g_ntv),
-                                  (self.critics.trainable_variables, d_tv),
-                                  (self.critics.non_trainable_variables, d_ntv),
-                                  (self.g_optimizer.variables, g_ov), (self.d_optimizer.variables, d_ov)):
-            for variable, value in zip(variables, values):
-                variable.assign(value)
-        self._jax_state = None  # re-pulled lazily: the donated buffers must not be reused
+        if self._jax is not None:
+            self._jax.sync_to_keras()
+
+    def critic_update(self, batch, mask, tl, alpha_local, alpha_global):
+        """One critic Adam step on a B x H x W x 3 BGR [0, 255] batch; returns the loss scalars
+        (computed before the update)."""
+        batch = np.asarray(batch, np.float32)
+        mask = np.asarray(mask, np.float32)
+        tl = np.asarray(tl, np.int32)
+        if self._jax is None:
+            return self._tf_critic_step(batch, mask, tl, np.asarray(alpha_local, np.float32),
+                                        np.asarray(alpha_global, np.float32))
+        return self._jax.critic_step(batch, mask, tl, np.asarray(alpha_local, np.float32),
+                                     np.asarray(alpha_global, np.float32))
+
+    def generator_update(self, batch, mask, tl):
+        """One generator Adam step; returns (loss scalars before the update, x1, x2)."""
+        batch = np.asarray(batch, np.float32)
+        mask = np.asarray(mask, np.float32)
+        tl = np.asarray(tl, np.int32)
+        if self._jax is None:
+            return self._tf_generator_step(batch, mask, tl)
+        return self._jax.generator_step(batch, mask, tl)
 
     # ------------------------------------------------------------------ one training iteration
     def _sample_mask(self):
@@ -282,31 +404,22 @@ class InpaintTrainer:
         a_global = self.alpha_rng.random((self.batch_size, 1), dtype=np.float32)
         return a_local, a_global
 
-    def train_step(self, next_batch):
-        """CRITIC_STEPS critic updates then one generator update; `next_batch()` returns a
-        B x H x W x 3 float32 BGR batch in [0, 255]. Returns (scalars dict of floats-to-be, x1, x2,
-        the generator batch, mask)."""
+    def train_step(self, next_batch, next_critic_batch=None):
+        """CRITIC_STEPS critic updates (none while pretraining the coarse network) then one
+        generator update; `next_batch()` / `next_critic_batch()` return B x H x W x 3 float32 BGR
+        batches in [0, 255] (the critics read `next_batch` when no critic reader is given).
+        Returns (scalars dict of tensors, x1, x2, the generator batch, mask)."""
+        next_critic_batch = next_critic_batch or next_batch
         critic_scalars = None
         if not self.skip_critics:
             for _ in range(self.critic_steps):
-                batch = np.asarray(next_batch(), np.float32)
+                batch = next_critic_batch()
                 mask, tl = self._sample_mask()
                 a_local, a_global = self._alphas()
-                if self.backend == "tensorflow":
-                    critic_scalars = self._tf_critic_step(batch, mask, tl, a_local, a_global)
-                else:
-                    if self._jax_state is None:
-                        self._jax_pull_state()
-                    self._jax_state, critic_scalars = self._jax_critic_step(
-                        self._jax_state, batch, mask, tl, a_local, a_global)
+                critic_scalars = self.critic_update(batch, mask, tl, a_local, a_global)
         batch = np.asarray(next_batch(), np.float32)
         mask, tl = self._sample_mask()
-        if self.backend == "tensorflow":
-            g_scalars, x1, x2 = self._tf_generator_step(batch, mask, tl)
-        else:
-            if self._jax_state is None:
-                self._jax_pull_state()
-            self._jax_state, g_scalars, x1, x2 = self._jax_generator_step(self._jax_state, batch, mask, tl)
+        g_scalars, x1, x2 = self.generator_update(batch, mask, tl)
         scalars = {k: v for k, v in g_scalars.items() if k in ("g_loss", "l1_loss", "ae_loss", "g_loss_wgan")}
         if critic_scalars is not None:  # the critic losses as the last critic update saw them
             scalars.update({k: v for k, v in critic_scalars.items()
@@ -315,31 +428,46 @@ class InpaintTrainer:
         return scalars, x1, x2, batch, mask
 
     # ------------------------------------------------------------------ data position
-    def _batch_reader(self, dataset, on_epoch_end):
+    def _batch_reader(self, dataset):
+        """The generator's reader: batch `batch_index` of epoch `epoch` (epochs = passes)."""
         def next_batch():
             if self.batch_index >= len(dataset):
                 self.epoch += 1
                 self.batch_index = 0
-                on_epoch_end()
             data = dataset.batch(self.epoch, self.batch_index)
             self.batch_index += 1
             return data
         return next_batch
 
+    def _critic_reader(self, dataset):
+        def next_batch():
+            if self.critic_index >= len(dataset):
+                self.critic_epoch += 1
+                self.critic_index = 0
+            data = dataset.batch(CRITIC_STREAM + self.critic_epoch, self.critic_index)
+            self.critic_index += 1
+            return data
+        return next_batch
+
     # ------------------------------------------------------------------ fit
-    def fit(self, dataset, steps=None, val_dataset=None, val_every=None, patience=None, min_delta=0.0,
-            max_val_batches=None):
-        """Train until `steps` generator steps in total (default MAX_ITERS), resuming from
-        `self.step`. Early stopping: every `val_every` steps (default VAL_PSTEPS) the validation
-        l1 (mean |completed - real| inside the hole, fixed masks) is computed; training stops after
-        `patience` validations without an improvement of more than `min_delta`.
-        Returns the list of logged scalar dicts."""
-        total = int(steps if steps is not None else _cfg(self.config, "MAX_ITERS", 1000000))
+    def fit(self, dataset, steps=None, epochs=None, val_dataset=None, val_every=None, patience=None,
+            min_delta=0.0, max_val_batches=None):
+        """Train until `steps` generator steps in total (or `epochs` epochs = epochs x len(dataset)
+        steps; default MAX_ITERS), resuming from `self.step`. Early stopping: every `val_every`
+        steps (default VAL_PSTEPS) the validation l1 (mean |completed - real| inside the hole,
+        fixed masks) is computed; training stops after `patience` validations without an
+        improvement of more than `min_delta`. Returns the list of logged scalar dicts."""
+        if steps is not None and epochs is not None:
+            raise ValueError("give steps or epochs, not both")
+        if epochs is not None:
+            total = int(epochs) * len(dataset)
+        else:
+            total = int(steps if steps is not None else _cfg(self.config, "MAX_ITERS", 1000000))
         val_every = int(val_every or _cfg(self.config, "VAL_PSTEPS", 1000))
         if dataset.batch_size != self.batch_size:
             raise ValueError(f"dataset batch size {dataset.batch_size} != BATCH_SIZE {self.batch_size}")
-        epoch_ended = []
-        next_batch = self._batch_reader(dataset, lambda: epoch_ended.append(self.epoch))
+        next_batch = self._batch_reader(dataset)
+        next_critic_batch = self._critic_reader(dataset)
         progbar = keras.utils.Progbar(total, stateful_metrics=list(SCALAR_KEYS), verbose=self.verbose)
         progbar.update(self.step)
         stopped_early = False
@@ -347,7 +475,7 @@ class InpaintTrainer:
         while self.step < total:
             try:
                 self._mid_step = True
-                scalars, x1, x2, batch, mask = self.train_step(next_batch)
+                scalars, x1, x2, batch, mask = self.train_step(next_batch, next_critic_batch)
                 self._mid_step = False
             except KeyboardInterrupt:
                 # keep the progress: a snapshot between steps (JAX buffers are donated mid-step,
@@ -355,7 +483,6 @@ class InpaintTrainer:
                 if not self._mid_step or self.backend == "tensorflow":
                     self.save_snapshot()
                 raise
-            values = None
             if self.step % self.log_every == 0 or self.step == total:
                 values = {k: float(ops.convert_to_numpy(v)) for k, v in scalars.items()}
                 self._log_scalars(values)
@@ -371,10 +498,12 @@ class InpaintTrainer:
                     self.bad_validations += 1
                 if patience is not None and self.bad_validations >= patience:
                     stopped_early = True
-            if self.step % self.snapshot_every == 0 or epoch_ended:
-                epoch_ended.clear()
+            epoch_done = self.batch_index >= len(dataset)
+            if self.step % self.snapshot_every == 0 or epoch_done:
                 self.save_snapshot()
                 last_snapshot_step = self.step
+            if epoch_done and (self.epoch_snapshots is None or self.epoch + 1 in self.epoch_snapshots):
+                self.save_epoch_snapshot(self.epoch + 1)
             if stopped_early:
                 if self.verbose:
                     print(f"\nearly stopping at step {self.step}: validation l1 did not improve for "
@@ -413,11 +542,7 @@ class InpaintTrainer:
     # ------------------------------------------------------------------ logging
     def _writer(self):
         if self._summary_writer is None:
-            try:
-                import tensorflow as tf
-                self._summary_writer = tf.summary.create_file_writer(str(self.log_dir))
-            except ImportError:
-                self._summary_writer = False
+            self._summary_writer = SummaryWriter.open(self.log_dir, self.backend) or False
         return self._summary_writer
 
     def _log_scalars(self, values, prefix="losses"):
@@ -434,11 +559,8 @@ class InpaintTrainer:
                 writer.writerow([self.step, f"{prefix}/{key}", f"{value:.8g}"])
         writer = self._writer()
         if writer:
-            import tensorflow as tf
-            with writer.as_default(step=self.step):
-                for key, value in values.items():
-                    tf.summary.write(f"{prefix}/{key}", tf.constant(value, tf.float32),
-                                     metadata=_plugin_metadata("scalars"))
+            for key, value in values.items():
+                writer.scalar(f"{prefix}/{key}", value, self.step)
 
     def image_grid(self, batch, mask, x1, x2):
         """VIZ_MAX_OUT rows of [real | input | coarse | refined | completed] as RGB uint8 (BGR flipped)."""
@@ -456,12 +578,7 @@ class InpaintTrainer:
         grid = self.image_grid(batch, mask, x1, x2)
         writer = self._writer()
         if writer:
-            import tensorflow as tf
-            with writer.as_default(step=self.step):
-                png = tf.io.encode_png(grid)
-                tensor = tf.stack([tf.as_string(grid.shape[1]), tf.as_string(grid.shape[0]), png])
-                tf.summary.write("train/real_input_coarse_refined_completed", tensor,
-                                 metadata=_plugin_metadata("images"))
+            writer.image("train/real_input_coarse_refined_completed", grid, self.step)
         else:
             from PIL import Image
             path = self.log_dir / "images" / f"step-{self.step:08d}.png"
@@ -478,30 +595,36 @@ class InpaintTrainer:
         else:  # any generator with the pinned call signature
             named.update({f"{self.generator.name}/{v.path}": v for v in self.generator.weights})
         named.update(critic_variable_map(self.critics))
-        for prefix, optimizer in (("optimizer/generator", self.g_optimizer),
-                                  ("optimizer/critics", self.d_optimizer)):
+        if self.g_optimizer is self.d_optimizer:
+            prefixes = (("optimizer/shared", self.g_optimizer),)
+        else:
+            prefixes = (("optimizer/generator", self.g_optimizer), ("optimizer/critics", self.d_optimizer))
+        for prefix, optimizer in prefixes:
             for index, variable in enumerate(optimizer.variables):
                 named[f"{prefix}/{index:04d}"] = variable
         return named
 
     def save_snapshot(self, path=None):
         """Write `log_dir/snap-<step>.npz` atomically (native checkpoint format of
-        inpaint.checkpoint: weights under their checkpoint names, optimizer state, counters, RNG)."""
+        inpaint.checkpoint: weights under their checkpoint names, optimizer state, counters, RNG),
+        then prune the oldest `snap-*` beyond `keep_snapshots` (never `epoch-*`)."""
         from inpaint.checkpoint import save_native
         path = Path(path) if path is not None else self.log_dir / f"snap-{self.step}.npz"
         self.sync_to_keras()
         arrays = {name: ops.convert_to_numpy(v) for name, v in self._named_variables().items()}
         extra = {
             "step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
+            "critic_epoch": self.critic_epoch, "critic_index": self.critic_index,
             "best_val_l1": None if math.isinf(self.best_val_l1) else self.best_val_l1,
             "bad_validations": self.bad_validations, "backend": self.backend,
+            "optimizer": self.optimizer_mode, "seed": self.seed,
             "mask_rng": self.mask_sampler.rng.bit_generator.state,
             "alpha_rng": self.alpha_rng.bit_generator.state,
         }
         config = self.config.to_dict() if hasattr(self.config, "to_dict") else dict(self.config)
         save_native(path, arrays, config=config, extra=extra)
         write_atomic(self.log_dir / "checkpoint",
-                      lambda tmp: Path(tmp).write_text(f'model_checkpoint_path: "{path.name}"\n'))
+                     lambda tmp: Path(tmp).write_text(f'model_checkpoint_path: "{path.name}"\n'))
         if self.keep_snapshots:
             old = sorted((int(m.group(1)), name) for name in os.listdir(path.parent)
                          if (m := SNAPSHOT_PATTERN.match(name)))
@@ -509,6 +632,37 @@ class InpaintTrainer:
                 if path.parent / name != path:
                     os.unlink(path.parent / name)
         return path
+
+    def save_epoch_snapshot(self, epoch):
+        """`log_dir/epoch-<epoch>.npz`: the snapshot of the current step (a hard link to
+        `snap-<step>.npz` where the file system allows, else a copy), never pruned."""
+        source = self.log_dir / f"snap-{self.step}.npz"
+        if not source.is_file():
+            source = self.save_snapshot()
+        target = self.log_dir / f"epoch-{int(epoch)}.npz"
+
+        def link(tmp):
+            os.unlink(tmp)
+            try:
+                os.link(source, tmp)
+            except OSError:
+                shutil.copyfile(source, tmp)
+        write_atomic(target, link, suffix=".npz")
+        return target
+
+    def _truncate_scalars(self, step):
+        """Drop the scalars.csv rows after `step` (logged by the run that was interrupted)."""
+        csv_path = self.log_dir / "scalars.csv"
+        if not csv_path.is_file():
+            return
+        with open(csv_path, newline="") as fh:
+            rows = list(csv.reader(fh))
+        kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
+        if len(kept) == len(rows):
+            return
+        buf = io.StringIO()
+        csv.writer(buf).writerows(kept)
+        write_atomic(csv_path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
 
     def restore(self, path):
         """Load a snapshot written by `save_snapshot` (weights, optimizers, counters, RNG)."""
@@ -521,6 +675,10 @@ class InpaintTrainer:
         if "step" not in meta:
             raise ValueError(f"{path} is a weights-only checkpoint, not a training snapshot "
                              f"(no step / optimizer state); use load_weights for initialisation")
+        saved_mode = meta.get("optimizer", "separate")
+        if saved_mode != self.optimizer_mode:
+            raise ValueError(f"snapshot {path} was trained with optimizer={saved_mode!r}, this trainer "
+                             f"uses {self.optimizer_mode!r}; pass the same optimizer setting")
         named = self._named_variables()
         missing = sorted(set(named) - set(arrays))
         if missing:
@@ -532,11 +690,16 @@ class InpaintTrainer:
                                  f"model expects {tuple(variable.shape)} (different IMG_SHAPES?)")
             variable.assign(np.asarray(arrays[name]).astype(variable.dtype))
         self.step, self.epoch, self.batch_index = meta["step"], meta["epoch"], meta["batch_index"]
+        self.critic_epoch = meta.get("critic_epoch", 0)
+        self.critic_index = meta.get("critic_index", 0)
         self.best_val_l1 = math.inf if meta["best_val_l1"] is None else meta["best_val_l1"]
         self.bad_validations = meta["bad_validations"]
         self.mask_sampler.rng.bit_generator.state = meta["mask_rng"]
         self.alpha_rng.bit_generator.state = meta["alpha_rng"]
-        self._jax_state = None
+        if self._jax is not None:
+            self._jax.state = None
+        self._truncate_scalars(self.step)
+        self.history = [h for h in self.history if h["step"] <= self.step]
         return self.step
 
     def resume(self):
@@ -545,8 +708,9 @@ class InpaintTrainer:
         if path is None:
             return 0
         step = self.restore(path)
+        self.resumed_from = path
         if self.verbose:
-            print(f"resumed from {path} at step {step}")
+            print(f"resumed from step {step} ({path})")
         return step
 
     def load_weights(self, path):
@@ -561,5 +725,6 @@ class InpaintTrainer:
             count += len(assign_critic_weights(self.critics, variables))
         elif self.verbose:
             print(f"{path} holds no critic variables: critics start from random weights")
-        self._jax_state = None
+        if self._jax is not None:
+            self._jax.state = None
         return count
