@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import glob
 import os
 import pathlib
@@ -436,8 +437,6 @@ def outputs_needed(job, save_masks, overwrite):
 def write_job_outputs(job, loaded, result, which=("image", "mask")):
     """Write the outputs named in ``which`` for one image, atomically; returns the paths written.
     An image left untouched keeps the original bytes when its format is kept."""
-    import errno
-
     import numpy as np
 
     from gone.io import copy_file_atomic, write_image_atomic, write_mask_atomic
@@ -745,6 +744,9 @@ def cmd_inpaint(args):
         except OSError as e:
             _err(f"error: {job.source}: cannot write {job.image_out}: {e.strerror or e}")
             failed += 1
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                _err("error: no space left on the device; stopped (no partial files left)")
+                break
     print(f"gone: {done} inpainted, {existing} existing, {failed} failed; inpainter: "
           f"{_describe_inpainter(remover)}", flush=True)
     return EXIT_FAILED if failed else EXIT_OK

@@ -425,3 +425,15 @@ def test_one_image_to_its_files_as_gone_remove(photo_folder, tmp_path, fake_dete
 def gio_load(path):
     from gone.io import load_image
     return load_image(path)
+
+
+def test_deepfill_without_checkpoint_is_a_clear_usage_error(tmp_path, make_scene, monkeypatch, capsys):
+    monkeypatch.setenv("GONE_WEIGHTS_DIR", str(tmp_path / "empty_cache"))
+    _save(tmp_path / "x.png", make_scene())
+    (tmp_path / "m").mkdir()
+    _save(tmp_path / "m" / "x.png", np.full((96, 128), 255, np.uint8))
+    rc = cli.main(["remove", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--masks", str(tmp_path / "m"),
+                   "--inpainter", "deepfill", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "deepfill_v1_places2" in err and "Traceback" not in err
+    assert list((tmp_path / "o").iterdir()) == []
