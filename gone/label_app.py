@@ -133,10 +133,14 @@ def load_items(folders, warn=None) -> tuple[list, list]:
     """(resolved output folders, items) for the app; LabelAppError when a folder is unusable."""
     warn = warn or (lambda msg: print(f"gone label: warning: {msg}", file=sys.stderr))
     roots, items, seen = [], [], set()
-    for k, folder in enumerate(folders):
+    for folder in folders:
         root = pathlib.Path(os.path.realpath(folder))
         if not root.is_dir():
             raise LabelAppError(f"{folder}: not a folder")
+        if root in roots:
+            warn(f"{folder}: listed twice; served once")
+            continue
+        k = len(roots)
         sheet = root / "labeling_sheet.csv"
         if not sheet.is_file():
             raise LabelAppError(f"{folder}: no labeling_sheet.csv (is it an experiment output?)")

@@ -146,6 +146,22 @@ def test_symlinks_and_paths_out_of_the_folder_are_not_served(smoke_output, tmp_p
     assert c2.get(item["image"]).status_code == 404
 
 
+def test_several_output_folders_are_served_together(smoke_output, tmp_path):
+    import shutil
+
+    other = pathlib.Path(shutil.copytree(smoke_output, tmp_path / "table1"))
+    warnings = []
+    app = label_app.create_app([smoke_output, other, smoke_output], warn=warnings.append)
+    c = app.test_client()
+    assert warnings == [f"{smoke_output}: listed twice; served once"]
+    typed = _label_all(c, "ann", lambda i: labeling.LABELS[i % 4])
+    assert len(typed) == 18                   # the same result ids, kept apart per folder
+    assert label_app.export([smoke_output, other], out=lambda m: None) == 0
+    for folder in (smoke_output, other):
+        rows = list(csv.DictReader(open(folder / "labels" / "ann.csv", encoding="utf-8")))
+        assert len(rows) == 9 and (folder / label_app.DB_NAME).is_file()
+
+
 def test_label_examples_figure_is_served_once_it_exists(smoke_output):
     c = label_app.create_app([smoke_output], warn=lambda m: None).test_client()
     assert c.get("/api/definitions").get_json()["examples"] is None
