@@ -223,10 +223,13 @@ class LabelStore:
         with self._write, self._conn() as c:
             c.execute("DELETE FROM labels WHERE rater=? AND result_id=?", (rater, result_id))
 
-    def last(self, rater):
-        """(updated_ns, result_id) of the rater's latest label, or None."""
-        return self._conn().execute("SELECT updated_ns, result_id FROM labels WHERE rater=? "
-                                    "ORDER BY updated_ns DESC LIMIT 1", (rater,)).fetchone()
+    def last(self, rater, keep=lambda result_id: True):
+        """(updated_ns, result_id) of the rater's latest label with keep(result_id), or None."""
+        for row in self._conn().execute("SELECT updated_ns, result_id FROM labels WHERE "
+                                        "rater=? ORDER BY updated_ns DESC", (rater,)):
+            if keep(row[1]):
+                return row
+        return None
 
     def labeled(self, rater) -> set:
         return {r[0] for r in self._conn().execute(
@@ -298,7 +301,8 @@ class Labeler:
         """Removes the rater's latest label; returns its item or None."""
         latest = None
         for k, store in enumerate(self.stores):
-            row = store.last(rater)
+            # Only results still in the sheet (a re-run experiment has new result ids).
+            row = store.last(rater, keep=lambda rid, k=k: (k, rid) in self.by_result)
             if row and (latest is None or row[0] > latest[0]):
                 latest = (row[0], k, row[1])
         if latest is None:
@@ -350,9 +354,13 @@ def export(folders, out=print) -> int:
             buf = io.StringIO()
             writer = csv.writer(buf, lineterminator="\n")
             writer.writerow(EXPORT_COLUMNS)
-            rows = store.rows(rater)
+            rows = [r for r in store.rows(rater) if r[0] in sheet_paths]
+            stale = len(store.rows(rater)) - len(rows)
             for rid, label, tags, notes in rows:
-                writer.writerow([rid, sheet_paths.get(rid, ""), label, notes, rater, tags])
+                writer.writerow([rid, sheet_paths[rid], label, notes, rater, tags])
+            if stale:
+                out(f"{target}: {stale} label(s) of results no longer in labeling_sheet.csv "
+                    "(an earlier run) left out")
             text = buf.getvalue()
             write_text_atomic(target, text)
             store.record_export(rel, hashlib.sha256(text.encode("utf-8")).hexdigest())

@@ -162,6 +162,19 @@ def test_several_output_folders_are_served_together(smoke_output, tmp_path):
         assert len(rows) == 9 and (folder / label_app.DB_NAME).is_file()
 
 
+def test_labels_of_an_earlier_run_are_neither_exported_nor_undone(smoke_output):
+    state = label_app.Labeler([smoke_output], warn=lambda m: None)
+    item = state.next_item("eve")
+    state.put("eve", item, "good")
+    state.stores[0].put("eve", "rdeadbeef", "solid")          # a result id no sheet lists now
+    notes = []
+    assert label_app.export([smoke_output], out=notes.append) == 0
+    rows = list(csv.DictReader(open(smoke_output / "labels" / "eve.csv", encoding="utf-8")))
+    assert [r["result_id"] for r in rows] == [item.result_id]
+    assert any("1 label(s) of results no longer in labeling_sheet.csv" in n for n in notes)
+    assert state.undo("eve") == item and state.undo("eve") is None
+
+
 def test_label_examples_figure_is_served_once_it_exists(smoke_output):
     c = label_app.create_app([smoke_output], warn=lambda m: None).test_client()
     assert c.get("/api/definitions").get_json()["examples"] is None
