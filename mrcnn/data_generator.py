@@ -18,10 +18,13 @@ INPUT_NAMES = ("input_image", "input_image_meta", "input_rpn_match", "input_rpn_
                "input_gt_class_ids", "input_gt_boxes", "input_gt_masks")
 
 
-def build_rpn_targets(image_shape, anchors, gt_class_ids, gt_boxes, config):
+def build_rpn_targets(image_shape, anchors, gt_class_ids, gt_boxes, config, random_state=None):
     """Label anchors (1 positive, -1 negative, 0 neutral) and compute the deltas of positives.
 
     anchors: [A, 4] pixels; gt_class_ids [G] (negative = crowd); gt_boxes [G, 4] pixels.
+    random_state: a np.random.RandomState for the subsampling (the DataGenerator passes one per
+    batch, so that a resumed run draws what the uninterrupted run drew); None uses numpy's
+    legacy global RNG like the original.
     Returns rpn_match int32 [A] and rpn_bbox float64 [RPN_TRAIN_ANCHORS_PER_IMAGE, 4]
     (deltas / RPN_BBOX_STD_DEV of the positives, in anchor order, zero padded).
     """
@@ -53,15 +56,16 @@ def build_rpn_targets(image_shape, anchors, gt_class_ids, gt_boxes, config):
     rpn_match[anchor_iou_max >= 0.7] = 1
 
     # Balance: at most half positives, negatives fill up to RPN_TRAIN_ANCHORS_PER_IMAGE.
-    # np.random (legacy global state) on purpose: the same call sequence as the original.
+    # np.random.choice (legacy algorithm) on purpose: the same call sequence as the original.
+    choice = (random_state or np.random).choice
     ids = np.where(rpn_match == 1)[0]
     extra = len(ids) - (config.RPN_TRAIN_ANCHORS_PER_IMAGE // 2)
     if extra > 0:
-        rpn_match[np.random.choice(ids, extra, replace=False)] = 0
+        rpn_match[choice(ids, extra, replace=False)] = 0
     ids = np.where(rpn_match == -1)[0]
     extra = len(ids) - (config.RPN_TRAIN_ANCHORS_PER_IMAGE - np.sum(rpn_match == 1))
     if extra > 0:
-        rpn_match[np.random.choice(ids, extra, replace=False)] = 0
+        rpn_match[choice(ids, extra, replace=False)] = 0
 
     # Deltas of the positives towards their best GT box (float64, as the original's loop).
     ids = np.where(rpn_match == 1)[0]
@@ -215,7 +219,7 @@ class DataGenerator(keras.utils.PyDataset):
             return ids[order[offset]]
         return ids[offset]
 
-    def load(self, image_id, rng):
+    def load(self, image_id, rng, random_state=None):
         """(image, image_meta, class_ids, boxes, masks, rpn_match, rpn_bbox) of one image, or None
         when it has no instance."""
         source = self.dataset.image_info[image_id]["source"]
@@ -226,7 +230,7 @@ class DataGenerator(keras.utils.PyDataset):
         if not np.any(gt_class_ids > 0):
             return None
         rpn_match, rpn_bbox = build_rpn_targets(image.shape, self.anchors, gt_class_ids, gt_boxes,
-                                                self.config)
+                                                self.config, random_state=random_state)
         if gt_boxes.shape[0] > self.config.MAX_GT_INSTANCES:
             ids = rng.choice(np.arange(gt_boxes.shape[0]), self.config.MAX_GT_INSTANCES, replace=False)
             gt_class_ids, gt_boxes, gt_masks = gt_class_ids[ids], gt_boxes[ids], gt_masks[:, :, ids]
@@ -237,6 +241,9 @@ class DataGenerator(keras.utils.PyDataset):
         b_size = self.batch_size
         start = (self.epoch * len(self) + int(index)) * b_size
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        # The RPN subsampling's legacy RandomState, from the same (seed, epoch, step).
+        random_state = np.random.RandomState(np.random.SeedSequence([self.seed, self.epoch, int(index)])
+                                             .generate_state(4))
         items = []
         position = start
         tried = 0
@@ -247,7 +254,7 @@ class DataGenerator(keras.utils.PyDataset):
             if tried > b_size + 10 * len(self.dataset.image_ids):
                 raise RuntimeError("DataGenerator: no image with instances found in the dataset")
             try:
-                item = self.load(image_id, rng)
+                item = self.load(image_id, rng, random_state)
             except Exception:
                 logging.exception("Error processing image %s", self.dataset.image_info[image_id])
                 self.error_count += 1

@@ -19,7 +19,7 @@ from mrcnn.proposal import (ProposalLayer, apply_box_deltas_graph, clip_boxes_gr
                             denorm_boxes_graph, norm_boxes_graph)
 from mrcnn.roi_align import PyramidROIAlign  # noqa: F401
 from mrcnn.rpn import build_rpn_model, rpn_graph  # noqa: F401
-from mrcnn.weights import WeightLoadError  # noqa: F401  (re-export)
+from mrcnn.weights import WeightLoadError, WeightsMismatchError  # noqa: F401  (re-export)
 from mrcnn.weights import load_weights as _load_weights, save_weights as _save_weights
 
 log = logging.getLogger(__name__)
@@ -172,16 +172,11 @@ class MaskRCNN:
         self.log_dir = None
         self.checkpoint_path = None
         self._predict_fns = {}
-        if mode == "training":
-            from mrcnn import training  # lazy: the training module is optional for inference
-            self.keras_model = training.build_training_model(config)
-            if model_dir is not None and hasattr(training, "set_log_dir"):
-                try:
-                    training.set_log_dir(self)
-                except TypeError:
-                    pass
-        else:
-            self.keras_model = self.build(mode, config)
+        self._log_dir_resumed = False
+        self._resume_state = None
+        self.keras_model = self.build(mode, config)
+        if model_dir is not None:
+            self.set_log_dir()
 
     def build(self, mode, config):
         if mode == "training":
@@ -190,14 +185,21 @@ class MaskRCNN:
         return build_inference_model(config)
 
     # --- weights ---------------------------------------------------------------------------
-    def load_weights(self, filepath, by_name=False, exclude=None):
-        """Keras-2 HDF5 (mask_rcnn_coco.h5 layout) or native Keras 3 .weights.h5 file."""
-        missing = _load_weights(self.keras_model, filepath, by_name=by_name, exclude=exclude)
+    def load_weights(self, filepath, by_name=False, exclude=None, allow_partial=False):
+        """Matterport's load_weights: a Keras-2 HDF5 file (mask_rcnn_coco.h5, our checkpoints)
+        by layer order or, with by_name=True, by layer name, leaving the `exclude`d layers
+        untouched; or a native Keras 3 .weights.h5 file. A file that lacks more than half of the
+        model's weighted layers raises mrcnn.weights.WeightsMismatchError unless
+        allow_partial=True. In training mode a checkpoint path in Matterport's layout sets the
+        log dir and epoch to continue from (set_log_dir). Returns the layers left unloaded."""
+        missing = _load_weights(self.keras_model, filepath, by_name=by_name, exclude=exclude,
+                                allow_partial=allow_partial)
         if self.mode == "training" and self.model_dir is not None:
             self.set_log_dir(filepath)
         return missing
 
     def save_weights(self, filepath):
+        """Keras-2 HDF5 by layer name for *.h5, native Keras 3 for *.weights.h5 (atomic)."""
         _save_weights(self.keras_model, filepath)
 
     # --- training delegation ---------------------------------------------------------------

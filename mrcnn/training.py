@@ -17,13 +17,14 @@ from keras import layers as KL
 from keras import ops
 
 from mrcnn import transform
-from mrcnn.data_generator import INPUT_NAMES, DataGenerator
+from mrcnn.data_generator import DataGenerator
 from mrcnn.detection_targets import DetectionTargetLayer
 from mrcnn.heads import build_fpn_mask_graph, fpn_classifier_graph
 from mrcnn.losses import (mrcnn_bbox_loss_graph, mrcnn_class_loss_graph, mrcnn_mask_loss_graph,
                           rpn_bbox_loss_graph, rpn_class_loss_graph, weight_decay_loss)
 from mrcnn.ops import parse_image_meta_graph
 from mrcnn.proposal import ProposalLayer, norm_boxes_graph
+from mrcnn.weights import save_weights
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ LAYER_REGEX = {
     "all": ".*",
 }
 
-CHECKPOINT_SUFFIX = ".weights.h5"  # Keras 3 requires it for save_weights
+CHECKPOINT_SUFFIX = ".h5"  # Keras-2 HDF5 by layer name (mrcnn.weights.save_legacy_h5)
 
 
 ############################################################
@@ -238,31 +239,71 @@ def compile_training_model(keras_model, config, learning_rate, momentum, jit_com
 #  Log dir, checkpoints
 ############################################################
 
+# Matterport's set_log_dir pattern (model.py, 3deaec5): `<dir>/<name><YYYYmmddTHHMM>/
+# mask_rcnn_<name>_<epoch:04d>.h5`; `.weights.h5` (native Keras 3 checkpoints) is accepted too.
 _CHECKPOINT_RE = re.compile(r".*[/\\][\w-]+(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})[/\\]mask\_rcnn\_[\w-]+(\d{4})"
                             r"(?:\.weights)?\.h5$")
 
 
+def _log_dir_name(mrcnn_model, when):
+    return os.path.join(str(mrcnn_model.model_dir),
+                        "{}{:%Y%m%dT%H%M}".format(str(mrcnn_model.config.NAME).lower(), when))
+
+
 def set_log_dir(mrcnn_model, model_path=None):
     """Set mrcnn_model.epoch, .log_dir (`<model_dir>/<name><YYYYmmddTHHMM>`) and .checkpoint_path
-    (`mask_rcnn_<name>_{epoch:04d}.weights.h5`). A model_path in that layout continues its log dir
-    from the epoch after the one in the file name; anything else starts a new one at epoch 0."""
+    (`mask_rcnn_<name>_{epoch:04d}.h5`). A model_path in that layout continues its log dir
+    from the epoch after the one in the file name (with the training state saved beside it);
+    anything else starts a new log dir at epoch 0. The folder is created by train()."""
     mrcnn_model.epoch = 0
-    now = datetime.datetime.now()
+    mrcnn_model._log_dir_resumed = False
+    mrcnn_model._resume_state = None
+    now = datetime.datetime.now().replace(second=0, microsecond=0)
     if model_path:
-        m = _CHECKPOINT_RE.match(str(model_path))
+        m = _CHECKPOINT_RE.match(os.path.abspath(os.fspath(model_path)))
         if m:
             now = datetime.datetime(*(int(m.group(i)) for i in range(1, 6)))
             # File epochs are 1-based, Keras' are 0-based: restart at the next epoch.
             mrcnn_model.epoch = int(m.group(6))
+            mrcnn_model._log_dir_resumed = True
+            state = training_state_path(model_path)
+            mrcnn_model._resume_state = state if os.path.exists(state) else None
             log.info("Re-starting from epoch %d", mrcnn_model.epoch)
     name = str(mrcnn_model.config.NAME).lower()
-    mrcnn_model.log_dir = os.path.join(str(mrcnn_model.model_dir), "{}{:%Y%m%dT%H%M}".format(name, now))
+    mrcnn_model.log_dir = _log_dir_name(mrcnn_model, now)
+    mrcnn_model._log_dir_time = now
     mrcnn_model.checkpoint_path = os.path.join(mrcnn_model.log_dir,
                                                "mask_rcnn_{}_{{epoch:04d}}{}".format(name, CHECKPOINT_SUFFIX))
 
 
+def make_log_dir(mrcnn_model):
+    """Create mrcnn_model.log_dir. A new run whose `<name><YYYYmmddTHHMM>` folder already exists
+    (another run started in the same minute) moves on to the next free minute, so two runs never
+    share a folder and the newest still sorts last for find_last(); a resumed run reuses its own."""
+    if mrcnn_model._log_dir_resumed or getattr(mrcnn_model, "_log_dir_owned", False):
+        os.makedirs(mrcnn_model.log_dir, exist_ok=True)
+        return mrcnn_model.log_dir
+    os.makedirs(str(mrcnn_model.model_dir), exist_ok=True)
+    when = mrcnn_model._log_dir_time
+    while True:
+        log_dir = _log_dir_name(mrcnn_model, when)
+        try:
+            os.mkdir(log_dir)
+            break
+        except FileExistsError:
+            when += datetime.timedelta(minutes=1)
+    if log_dir != mrcnn_model.log_dir:
+        log.info("%s is in use by another run; logging to %s", mrcnn_model.log_dir, log_dir)
+        mrcnn_model.checkpoint_path = os.path.join(log_dir, os.path.basename(mrcnn_model.checkpoint_path))
+        mrcnn_model.log_dir = log_dir
+        mrcnn_model._log_dir_time = when
+    mrcnn_model._log_dir_owned = True
+    return log_dir
+
+
 def find_last(mrcnn_model):
-    """Path of the last checkpoint of the last log dir of this config's NAME in model_dir."""
+    """Path of the last checkpoint of the last log dir of this config's NAME in model_dir
+    (Matterport's find_last; log dirs without a checkpoint yet are skipped)."""
     model_dir = str(mrcnn_model.model_dir)
     key = str(mrcnn_model.config.NAME).lower()
     try:
@@ -271,28 +312,104 @@ def find_last(mrcnn_model):
         dir_names = []
     if not dir_names:
         raise FileNotFoundError(f"Could not find a model directory for '{key}' under {model_dir}")
-    dir_name = os.path.join(model_dir, dir_names[-1])
-    checkpoints = sorted(f for f in next(os.walk(dir_name))[2]
-                         if f.startswith("mask_rcnn") and f.endswith(".h5"))
-    if not checkpoints:
-        raise FileNotFoundError(f"Could not find weight files in {dir_name}")
-    return os.path.join(dir_name, checkpoints[-1])
+    for dir_name in reversed(dir_names):
+        dir_name = os.path.join(model_dir, dir_name)
+        checkpoints = sorted(f for f in next(os.walk(dir_name))[2]
+                             if f.startswith("mask_rcnn") and f.endswith(".h5"))
+        if checkpoints:
+            return os.path.join(dir_name, checkpoints[-1])
+    raise FileNotFoundError(f"Could not find weight files in {os.path.join(model_dir, dir_names[-1])}")
+
+
+def training_state_path(checkpoint_path):
+    """`<log_dir>/training_state_<name>_<epoch>.h5` beside `mask_rcnn_<name>_<epoch>.h5`
+    (a name find_last() and Matterport's own find_last ignore)."""
+    folder, name = os.path.split(os.fspath(checkpoint_path))
+    stem = name[len("mask_rcnn_"):] if name.startswith("mask_rcnn_") else name
+    stem = stem[:-len(".weights.h5")] if stem.endswith(".weights.h5") else stem[:-len(".h5")]
+    return os.path.join(folder, f"training_state_{stem}.h5")
+
+
+def _extra_state_variables(keras_model):
+    """Model variables that are not weights: the random seed states of the ROI sampling."""
+    weight_ids = {id(w) for w in keras_model.weights}
+    return [v for v in keras_model.non_trainable_variables if id(v) not in weight_ids]
+
+
+def save_training_state(path, keras_model, generator_seeds):
+    """Optimizer variables (iteration, momentums), the ROI sampling's seed states and the
+    data-generator seeds: what a resumed run needs besides the weights to continue exactly.
+    Variables are stored in order (their paths and the trainable variables' paths beside them:
+    auto-named layers get other names in another process). Written atomically."""
+    import h5py
+    folder, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(folder, f".tmp_{os.getpid()}_{name}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            for group, variables in (("optimizer", keras_model.optimizer.variables),
+                                     ("model", _extra_state_variables(keras_model))):
+                g = f.create_group(group)
+                for i, v in enumerate(variables):
+                    g.create_dataset(f"{i:05d}", data=ops.convert_to_numpy(v)).attrs["path"] = v.path
+            f.attrs["trainable"] = np.array([v.path.encode() for v in keras_model.trainable_variables], "S")
+            for key, seed in generator_seeds.items():
+                f.attrs[f"{key}_seed"] = int(seed)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def read_training_state(path):
+    import h5py
+    with h5py.File(path, "r") as f:
+        state = {group: [(str(f[group][k].attrs["path"]), np.asarray(f[group][k])) for k in sorted(f[group])]
+                 for group in ("optimizer", "model")}
+        state["trainable_count"] = len(f.attrs["trainable"])
+        state["seeds"] = {k[:-len("_seed")]: int(v) for k, v in f.attrs.items() if k.endswith("_seed")}
+    return state
+
+
+def restore_training_state(keras_model, state):
+    """Assign the saved optimizer and seed-state variables, in order, when they fit (same
+    trainable set and shapes); the learning rate stays the new train() call's. A run that trains
+    other layers than the saved one starts with a fresh optimizer, as Matterport's train() does.
+    Returns the number of variables restored."""
+    optimizer = keras_model.optimizer
+    if not optimizer.built:
+        optimizer.build(keras_model.trainable_variables)
+    restored = 0
+    for group, variables in (("optimizer", optimizer.variables), ("model", _extra_state_variables(keras_model))):
+        saved = state[group]
+        fits = len(saved) == len(variables) and all(
+            tuple(value.shape) == tuple(v.shape) for (_, value), v in zip(saved, variables))
+        if group == "optimizer":
+            fits = fits and state["trainable_count"] == len(keras_model.trainable_variables)
+        if not fits:
+            log.info("training state: the saved %s state does not fit this run (other layers are "
+                     "trained); it starts fresh", group)
+            continue
+        for (path, value), v in zip(saved, variables):
+            if path.endswith("learning_rate"):
+                continue
+            v.assign(value)
+            restored += 1
+    return restored
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves the weights after every epoch to checkpoint_path.format(epoch=epoch + 1), atomically
-    (written to a hidden temporary file in the same folder, then renamed)."""
+    """After every epoch, writes the weights to checkpoint_path.format(epoch=epoch + 1) (Keras-2
+    HDF5 by layer name, Matterport's format) and the training state beside them; both atomically."""
 
-    def __init__(self, checkpoint_path):
+    def __init__(self, checkpoint_path, generator_seeds=None):
         super().__init__()
         self.checkpoint_path = checkpoint_path
+        self.generator_seeds = dict(generator_seeds or {})
 
     def on_epoch_end(self, epoch, logs=None):
         path = self.checkpoint_path.format(epoch=epoch + 1)
-        folder, name = os.path.split(path)
-        tmp = os.path.join(folder, ".tmp_" + name)
-        self.model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, path)
+        save_training_state(training_state_path(path), self.model, self.generator_seeds)
+        save_weights(self.model, path)
 
 
 def tensorboard_callback(log_dir):
@@ -330,17 +447,32 @@ def train(mrcnn_model, train_dataset, val_dataset, learning_rate, epochs, layers
     if epochs <= mrcnn_model.epoch:
         log.warning("Nothing to train: epochs=%d but the model is already at epoch %d", epochs, mrcnn_model.epoch)
 
+    if getattr(mrcnn_model, "log_dir", None) is None:
+        raise ValueError("train() needs a model_dir: MaskRCNN(mode='training', config=..., model_dir=...)")
+    state = None
+    if getattr(mrcnn_model, "_resume_state", None):
+        state = read_training_state(mrcnn_model._resume_state)
+    saved_seeds = state["seeds"] if state else {}
     pydataset_args = {"workers": workers, "use_multiprocessing": use_multiprocessing}
     train_generator = DataGenerator(train_dataset, cfg, shuffle=True, augmentation=augmentation,
                                     batch_size=cfg.BATCH_SIZE, no_augmentation_sources=no_augmentation_sources,
-                                    steps_per_epoch=cfg.STEPS_PER_EPOCH, seed=seed, **pydataset_args)
+                                    steps_per_epoch=cfg.STEPS_PER_EPOCH,
+                                    seed=saved_seeds.get("train") if seed is None else seed, **pydataset_args)
+    seeds = {"train": train_generator.seed}
     val_generator = None
     if val_dataset is not None and cfg.VALIDATION_STEPS:
         val_generator = DataGenerator(val_dataset, cfg, shuffle=True, batch_size=cfg.BATCH_SIZE,
-                                      steps_per_epoch=cfg.VALIDATION_STEPS, seed=seed, **pydataset_args)
+                                      steps_per_epoch=cfg.VALIDATION_STEPS,
+                                      seed=saved_seeds.get("val") if seed is None else seed, **pydataset_args)
+        seeds["val"] = val_generator.seed
+    # The generators draw their batches from (seed, epoch, step): a resumed run sees the batches
+    # the uninterrupted run would have seen.
+    for generator in (train_generator, val_generator):
+        if generator is not None:
+            generator.epoch = mrcnn_model.epoch
 
-    os.makedirs(mrcnn_model.log_dir, exist_ok=True)
-    callbacks = [EpochCheckpoint(mrcnn_model.checkpoint_path)]
+    make_log_dir(mrcnn_model)
+    callbacks = [EpochCheckpoint(mrcnn_model.checkpoint_path, seeds)]
     tensorboard = tensorboard_callback(mrcnn_model.log_dir)
     if tensorboard is not None:
         callbacks.append(tensorboard)
@@ -352,6 +484,9 @@ def train(mrcnn_model, train_dataset, val_dataset, learning_rate, epochs, layers
     keras_model = mrcnn_model.keras_model
     set_trainable(keras_model, layer_regex, verbose=verbose)
     compile_training_model(keras_model, cfg, learning_rate, cfg.LEARNING_MOMENTUM, jit_compile=jit_compile)
+    if state is not None:
+        restore_training_state(keras_model, state)
+        mrcnn_model._resume_state = None  # only the first train() after loading continues it
     history = keras_model.fit(train_generator, initial_epoch=mrcnn_model.epoch, epochs=epochs,
                               steps_per_epoch=cfg.STEPS_PER_EPOCH, validation_data=val_generator,
                               validation_steps=cfg.VALIDATION_STEPS if val_generator is not None else None,
@@ -359,7 +494,3 @@ def train(mrcnn_model, train_dataset, val_dataset, learning_rate, epochs, layers
     mrcnn_model.epoch = max(mrcnn_model.epoch, epochs)
     return history
 
-
-def training_inputs(batch):
-    """Name -> array dict of a DataGenerator batch (for inspection and tests)."""
-    return dict(zip(INPUT_NAMES, batch[0]))

@@ -5,16 +5,36 @@ layer with attribute `weight_names` (order = layer.weights order) and one datase
 Nested models (rpn_model) are one group; TimeDistributed layers are stored under the wrapper name.
 The published file lists weightless layers too and stores its strings as fixed-length bytes.
 """
+import collections
 import logging
 import os
 
+import h5py
+import keras
 import numpy as np
 
 log = logging.getLogger(__name__)
 
 
 class WeightLoadError(ValueError):
-    """A weight file that does not fit the model (or cannot be read)."""
+    """A weight file that cannot be read or does not fit the model."""
+
+
+class WeightsMismatchError(WeightLoadError):
+    """The file's weights do not fit the model: layer shapes differ, the layer counts differ
+    (loading by order), or the file lacks most of the model's weighted layers. The message names
+    the layers and shapes, never the arrays."""
+
+
+# Above this fraction of the model's (non-excluded) weighted layers missing from a file loaded
+# by name, the file is taken to be for another model unless the caller allows partial loads.
+MAX_MISSING_FRACTION = 0.5
+
+
+def _short_list(names, limit=8):
+    names = list(names)
+    head = ", ".join(names[:limit])
+    return head + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
 def _decode_strings(values):
@@ -36,7 +56,6 @@ def _attr_list(group, name):
 
 
 def is_legacy_h5(path):
-    import h5py
     with h5py.File(path, "r") as f:
         return "layer_names" in f.attrs or ("model_weights" in f and "layer_names" in f["model_weights"].attrs)
 
@@ -44,7 +63,6 @@ def is_legacy_h5(path):
 def read_legacy_h5(path):
     """-> ordered dict {layer group name: [arrays in weight_names order]} (groups with weights
     only) and the full list of layer names."""
-    import h5py
     groups = {}
     with h5py.File(path, "r") as f:
         root = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
@@ -68,13 +86,43 @@ def _weighted_layers(keras_model, exclude):
     return [l for l in keras_model.layers if l.weights and l.name not in exclude]
 
 
-def load_weights(keras_model, filepath, by_name=False, exclude=None):
-    """Load `filepath` into `keras_model`. Legacy HDF5: by_name matches groups to layers by name
-    (unknown groups ignored, as Keras 2), otherwise by order of weight-bearing layers; `exclude`
-    lists layer names to leave untouched (e.g. the heads when NUM_CLASSES differs).
-    Native Keras 3 `.weights.h5` files go through keras' own loader.
-    Raises WeightLoadError naming every mismatched layer with expected vs found shapes.
-    Returns the list of weight-bearing model layers that got no weights."""
+def _native_mismatch_message(keras_model, filepath, error):
+    """One line naming the model weights whose shapes the native file lacks (never arrays)."""
+    file_shapes = []
+    with h5py.File(filepath, "r") as f:
+        f.visititems(lambda name, obj: file_shapes.append(tuple(obj.shape))
+                     if isinstance(obj, h5py.Dataset) and "/vars/" in "/" + name else None)
+    model_weights = [(w.path, tuple(w.shape)) for w in keras_model.weights]
+    available = collections.Counter(file_shapes)
+    unmatched = []
+    for path, shape in model_weights:
+        if available[shape]:
+            available[shape] -= 1
+        else:
+            unmatched.append(f"{path} {shape}")
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if len(first_line) > 200:
+        first_line = first_line[:200] + "..."
+    detail = (f"; model weights with no array of that shape in the file: {_short_list(unmatched)}"
+              if unmatched else "")
+    return (f"{filepath}: native Keras 3 weights do not fit this model ({len(file_shapes)} arrays in "
+            f"the file, {len(model_weights)} in the model; native files load by object order, so "
+            f"only a file saved from the same architecture fits){detail}. Keras said: {first_line}")
+
+
+def load_weights(keras_model, filepath, by_name=False, exclude=None, allow_partial=False):
+    """Load `filepath` into `keras_model` (Matterport's MaskRCNN.load_weights).
+
+    Keras-2 HDF5 (mask_rcnn_coco.h5 and our checkpoints): by_name matches groups to layers by
+    name (groups of layers the model lacks are ignored, as Keras 2), otherwise by order of
+    weight-bearing layers; `exclude` lists layer names to leave untouched (e.g. the heads when
+    NUM_CLASSES differs). Native Keras 3 `.weights.h5` files go through keras' own loader.
+
+    Raises WeightsMismatchError (a ValueError) naming every mismatched layer with expected vs
+    found shapes, and when a by-name load finds more than half of the model's non-excluded
+    weighted layers missing from the file, unless allow_partial=True (then those layers keep
+    their weights and a warning names them). Other unreadable files raise WeightLoadError.
+    Returns the names of the weight-bearing model layers that got no weights."""
     filepath = os.fspath(filepath)
     if not os.path.exists(filepath):
         raise WeightLoadError(f"weight file not found: {filepath}")
@@ -88,8 +136,8 @@ def load_weights(keras_model, filepath, by_name=False, exclude=None):
                                   "native .weights.h5 files load whole")
         try:
             keras_model.load_weights(filepath)
-        except Exception as e:  # keras raises various types; report one clear error
-            raise WeightLoadError(f"cannot load native Keras weights {filepath}: {e}") from None
+        except Exception as e:  # keras raises various types (and prints arrays): one clear error
+            raise WeightsMismatchError(_native_mismatch_message(keras_model, filepath, e)) from None
         return []
     try:
         groups, _ = read_legacy_h5(filepath)
@@ -99,13 +147,16 @@ def load_weights(keras_model, filepath, by_name=False, exclude=None):
     if by_name:
         pairs = [(l, groups[l.name]) for l in layers if l.name in groups]
         missing = [l.name for l in layers if l.name not in groups]
-        if not pairs:
-            raise WeightLoadError(f"{filepath}: no layer of the model matches a weight group by name "
-                                  f"(file has {list(groups)[:5]}...)")
+        if not pairs or (len(missing) > MAX_MISSING_FRACTION * len(layers) and not allow_partial):
+            raise WeightsMismatchError(
+                f"{filepath}: {len(missing)} of the model's {len(layers)} weighted layers are not in "
+                f"the file (missing: {_short_list(missing)}; the file has: {_short_list(groups)}); "
+                "is it a weight file for another backbone or model? Pass allow_partial=True to load "
+                "the layers that match anyway")
     else:
         names = list(groups)
         if len(names) != len(layers):
-            raise WeightLoadError(
+            raise WeightsMismatchError(
                 f"{filepath}: {len(names)} weight groups in the file but {len(layers)} weight-bearing "
                 "layers in the model (use by_name=True and/or exclude=[...])")
         pairs = [(l, groups[n]) for l, n in zip(layers, names)]
@@ -117,21 +168,81 @@ def load_weights(keras_model, filepath, by_name=False, exclude=None):
         if expected != found:
             problems.append(f"  {layer.name}: expected {expected}, found {found}")
     if problems:
-        raise WeightLoadError(f"{filepath}: weight mismatch in {len(problems)} layer(s) "
-                              "(exclude them to keep their initial weights):\n" + "\n".join(problems))
+        raise WeightsMismatchError(f"{filepath}: weight mismatch in {len(problems)} layer(s) "
+                                   "(exclude them to keep their initial weights):\n" + "\n".join(problems))
     for layer, values in pairs:
         for w, v in zip(layer.weights, values):
-            w.assign(v.astype(w.dtype) if hasattr(v, "astype") else v)
+            w.assign(v.astype(w.dtype))
     if missing:
-        log.warning("weights: %d layer(s) not in %s: %s", len(missing), filepath, ", ".join(missing))
+        log.warning("weights: %d layer(s) not in %s keep their weights: %s", len(missing), filepath,
+                    _short_list(missing, limit=20))
     return missing
 
 
+def _encode(strings):
+    return np.array([s.encode("utf-8") for s in strings], dtype="S")
+
+
+def _unique_weight_names(layer):
+    names, seen = [], set()
+    for i, w in enumerate(layer.weights):
+        name = f"{w.path}:0"
+        if name in seen:
+            name = f"{w.path}_{i}:0"
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def save_legacy_h5(keras_model, filepath):
+    """Keras-2 HDF5 weights by layer name, the layout of Matterport's checkpoints and
+    mask_rcnn_coco.h5 (root attribute `layer_names`, one group per layer with `weight_names`),
+    written to a temporary file in the same folder then renamed (a crash never leaves a
+    half-written checkpoint). Nested models (rpn_model) are one group, as Keras 2 wrote them."""
+    filepath = os.fspath(filepath)
+    folder, name = os.path.split(os.path.abspath(filepath))
+    tmp = os.path.join(folder, f".tmp_{os.getpid()}_{name}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            layer_names = [layer.name for layer in keras_model.layers]
+            f.attrs["layer_names"] = _encode(layer_names)
+            f.attrs["backend"] = keras.backend.backend().encode("utf-8")
+            f.attrs["keras_version"] = keras.__version__.encode("utf-8")
+            for layer in keras_model.layers:
+                g = f.create_group(layer.name)
+                weight_names = _unique_weight_names(layer)
+                g.attrs["weight_names"] = _encode(weight_names) if weight_names else np.zeros(0, "S1")
+                for wname, w in zip(weight_names, layer.weights):
+                    g.create_dataset(wname, data=keras.ops.convert_to_numpy(w))
+        _chmod_umask(tmp)
+        os.replace(tmp, filepath)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _chmod_umask(path):
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def save_weights(keras_model, filepath):
-    """Native Keras 3 weights (file name must end in .weights.h5), written atomically."""
+    """Save weights atomically: Keras-2 HDF5 by layer name for `*.h5` (Matterport's format,
+    loadable with by_name=True into any mode), native Keras 3 for `*.weights.h5`."""
     filepath = os.fspath(filepath)
     if not filepath.endswith(".weights.h5"):
-        raise ValueError(f"native weight files must end in .weights.h5, got {filepath}")
-    tmp = filepath[: -len(".weights.h5")] + ".tmp.weights.h5"
-    keras_model.save_weights(tmp)
-    os.replace(tmp, filepath)
+        if not filepath.endswith(".h5"):
+            raise ValueError(f"weight files end in .h5 (Keras-2 layout) or .weights.h5 (native Keras 3), "
+                             f"got {filepath}")
+        save_legacy_h5(keras_model, filepath)
+        return
+    folder, name = os.path.split(os.path.abspath(filepath))
+    tmp = os.path.join(folder, f".tmp_{os.getpid()}_{name}")
+    try:
+        keras_model.save_weights(tmp)
+        _chmod_umask(tmp)
+        os.replace(tmp, filepath)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

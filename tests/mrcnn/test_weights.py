@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from mrcnn.weights import WeightLoadError
+from mrcnn.weights import WeightLoadError, WeightsMismatchError
 
 
 def coco_config(**overrides):
@@ -127,8 +127,19 @@ def test_exclude_class_change_and_errors(tiny, tmp_path):
     _write_legacy(broken, d)
     with pytest.raises(WeightLoadError, match="fpn_p2: expected"):
         src.load_weights(broken, by_name=True)
-    with pytest.raises(WeightLoadError, match="weight groups in the file"):
+    with pytest.raises(WeightsMismatchError, match="weight groups in the file"):
         src.load_weights(path, by_name=False, exclude=["fpn_p2"])
+
+    # a file with a few of the model's layers: an error naming them, unless partial loads are allowed
+    few = tmp_path / "few.h5"
+    _write_legacy(few, {k: v for k, v in _layer_dict(src, 0.25).items() if k in ("fpn_p2", "fpn_p3")})
+    with pytest.raises(WeightsMismatchError, match=r"of the model's \d+ weighted layers are not in the file"
+                       r" \(missing: \w+, .+ more\); the file has: fpn_p2, fpn_p3\)") as err:
+        src.load_weights(few, by_name=True)
+    assert isinstance(err.value, ValueError) and "array(" not in str(err.value)
+    missing = src.load_weights(few, by_name=True, allow_partial=True)
+    assert "mrcnn_mask" in missing and "fpn_p2" not in missing
+    assert float(src.keras_model.get_layer("fpn_p2").weights[1].numpy()[0]) == 0.5
 
 
 @pytest.mark.jax
@@ -141,3 +152,29 @@ def test_native_keras3_round_trip(tiny, tmp_path):
     b.load_weights(path)
     for wa, wb in zip(a.keras_model.weights, b.keras_model.weights):
         np.testing.assert_array_equal(np.asarray(wa.numpy()), np.asarray(wb.numpy()))
+    # another architecture: one line naming the weights and shapes, no arrays
+    other = MaskRCNN("inference", tiny(NUM_CLASSES=7), None)
+    with pytest.raises(WeightsMismatchError, match=r"native Keras 3 weights do not fit this model .*"
+                       r"mrcnn_class_logits/\S*kernel \(32, 7\)") as err:
+        other.load_weights(path)
+    assert "\n" not in str(err.value) and "array(" not in str(err.value) and len(str(err.value)) < 1500
+
+
+@pytest.mark.jax
+def test_keras2_h5_round_trip_by_name(tiny, tmp_path):
+    """save_weights(*.h5) writes Matterport's layout; it loads back by name and by order."""
+    import keras
+    from mrcnn.model import MaskRCNN
+    keras.utils.set_random_seed(3)
+    a = MaskRCNN("inference", tiny(), None)
+    keras.utils.set_random_seed(4)
+    b = MaskRCNN("inference", tiny(), None)
+    path = tmp_path / "tiny.h5"
+    a.save_weights(path)
+    assert not [p for p in tmp_path.iterdir() if p.name != "tiny.h5"]  # no temporary left
+    with h5py.File(path, "r") as f:
+        assert [n.decode() for n in f.attrs["layer_names"]] == [l.name for l in a.keras_model.layers]
+    assert b.load_weights(path, by_name=True) == []
+    assert _assert_equal_to_file(b, path) == len(a.keras_model.weights)
+    b.load_weights(path, by_name=False)
+    assert _assert_equal_to_file(b, path) == len(a.keras_model.weights)
