@@ -42,6 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 STRATEGIES = ("box", "mask", "dilated", "traces")
+ROWS_VERSION = "1"
 
 
 def scene_rows(index, seed, height, width, inpainters, dilation):
@@ -206,10 +207,11 @@ def main(argv=None):
     inpainters = {k: make_inpainter(k) for k in args.inpainters}
     import hashlib
 
-    # Cached scene results are only reused by the same code (shadows, masks, inpainters, synth).
+    # Cached scene results are only reused by the same code (shadows, masks, inpainters, synth;
+    # scene_rows() here must bump ROWS_VERSION when it changes).
     code = hashlib.sha256(b"".join((REPO / f).read_bytes() for f in (
-        "gone/shadows.py", "gone/masks.py", "gone/inpainters.py", "data_prep/synth.py",
-        "benchmarks/traces.py"))).hexdigest()[:10]
+        "gone/shadows.py", "gone/masks.py", "gone/inpainters.py", "data_prep/synth.py"))
+        + ROWS_VERSION.encode()).hexdigest()[:10]
     work = pathlib.Path(args.work_dir) / (f"seed{args.seed}_{args.height}x{args.width}_"
                                           f"d{args.dilation}_{code}")
     work.mkdir(parents=True, exist_ok=True)
