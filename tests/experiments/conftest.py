@@ -1,8 +1,12 @@
-"""A smoke experiment output of the synthetic set, built in about a second.
+"""Experiment outputs for the labeling tests.
+
+`smoke_output`: a smoke experiment output of the synthetic set, built in about a second.
 
 Same layout as `experiments/table2_crop_strategy.py` writes (images/, per_image.csv,
 labeling_sheet.csv, to_label/, private/labeling_key.csv, run_info.json), with OpenCV's Telea
 fill standing in for DeepFill so no model is built.
+`experiment_output`: a real run of experiments/table2_crop_strategy.py (2 tiny scenes, Telea),
+once per session (the browser test and the notebooks use it).
 """
 import json
 import pathlib
@@ -84,6 +88,25 @@ def smoke_output(_smoke_template, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def smoke_builder():
-    """build_smoke_output itself, for module-scoped fixtures that label their own copy."""
-    return build_smoke_output
+def _experiment_template(tmp_path_factory):
+    """The real experiments/table2_crop_strategy.py on 2 tiny synthetic scenes (OpenCV Telea)."""
+    import os
+    import subprocess
+    import sys
+
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    out = tmp_path_factory.mktemp("experiment") / "table2"
+    env = dict(os.environ, GONE_WEIGHTS_DIR=str(out.parent / "no_weights"),
+               TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "experiments/table2_crop_strategy.py",
+                           "--inpainter=telea", "--synth_scenes=2", "--synth_height=64",
+                           "--synth_width=96", f"--output_dir={out}"],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return out
+
+
+@pytest.fixture()
+def experiment_output(_experiment_template, tmp_path):
+    """A fresh copy of a real smoke run of experiments/table2_crop_strategy.py."""
+    return pathlib.Path(shutil.copytree(_experiment_template, tmp_path / "table2_real"))

@@ -44,14 +44,16 @@ def _start(folder, log_path):
     raise AssertionError("server did not start")
 
 
-def test_two_raters_label_with_the_keyboard_export_and_make_table(smoke_output, tmp_path):
+def test_two_raters_label_with_the_keyboard_export_and_make_table(experiment_output, tmp_path):
     sync_playwright = _browser_or_skip()
+    smoke_output = experiment_output     # a real run of experiments/table2_crop_strategy.py
     state = label_app.Labeler([smoke_output], warn=lambda m: None)
     column_of = {rid: cols[0][1] for rid, cols in
                  labeling.read_key(smoke_output / "private" / "labeling_key.csv").items()}
-    plans = {"alice": ["good", "okay", "striped", "solid", "good", "good", "okay", "solid",
-                       "solid"],
-             "bob": ["okay", "okay", "solid", "good", "striped", "good", "good", "okay", "solid"]}
+    n = len(state.items)
+    assert n == 8                        # 2 scenes x box / mask / dilated / traces
+    plans = {"alice": [labeling.LABELS[(3 * i) % 4] for i in range(n)],
+             "bob": [labeling.LABELS[(i // 2) % 4] for i in range(n)]}
     typed = {r: {} for r in plans}       # rater -> result_id -> label
     proc, url = _start(smoke_output, tmp_path / "server.log")
     try:
@@ -84,7 +86,7 @@ def test_two_raters_label_with_the_keyboard_export_and_make_table(smoke_output, 
             page.keyboard.press("v")
             assert page.is_visible("#orig")
             page.wait_for_function("document.getElementById('orig').naturalWidth === 96")
-            for step in range(9):                  # the two raters alternate, key by key
+            for step in range(n):                  # the two raters alternate, key by key
                 for rater, plan in plans.items():
                     rid = current(pages[rater])
                     if step == 2 and rater == "alice":
@@ -95,7 +97,7 @@ def test_two_raters_label_with_the_keyboard_export_and_make_table(smoke_output, 
                     press(rater, KEYS[plan[step]], len(typed[rater]) + 1)
                     typed[rater][rid] = plan[step]
             for page in pages.values():
-                assert page.text_content("#prog") == "9 done / 0 left"
+                assert page.text_content("#prog") == f"{n} done / 0 left"
                 assert page.is_visible("#done")
             browser.close()
     finally:
