@@ -513,10 +513,12 @@ def write_outputs(output_dir, rows, columns, column_of_row, models, data, title,
     figure = figure_fn(out / "figure.png")
     lines = header_lines(models, data, title)
     lines += summary_table(rows, columns, column_of_row)
-    lines += ["", "Label the results: copy `labeling_sheet.csv` once per rater (e.g. "
+    lines += ["", "Label the results blind in the browser (docs/labeling.md), then export:", "",
+              f"    gone label {out}", f"    gone label {out} --export", "",
+              "or by hand: copy `labeling_sheet.csv` once per rater (e.g. "
               "`labels/alice.csv`), fill the `label` column with good / okay / striped / solid "
               "(the paper's labels; `image_path` is a blinded copy under `to_label/`, relative to "
-              "this folder; do not open `private/`), then:", "",
+              "this folder; do not open `private/`). Then:", "",
               f"    python experiments/make_table.py --output_dir {out}", ""]
     summary = write_text_atomic(out / "summary.md", "\n".join(lines))
     info = {"script": script, "title": title, "columns": list(columns),
