@@ -120,11 +120,10 @@ def _originals(root: pathlib.Path) -> dict:
     per_image = root / "per_image.csv"
     if per_image.is_file():
         try:
-            with open(per_image, encoding="utf-8-sig", newline="") as f:
-                for row in csv.DictReader(f):
-                    if row.get("image") and row.get("original_path"):
-                        found.setdefault(row["image"], row["original_path"])
-        except (OSError, UnicodeDecodeError, csv.Error):
+            for row in labeling.read_csv_rows(per_image, (), "per-image table"):
+                if row.get("image") and row.get("original_path"):
+                    found.setdefault(row["image"], row["original_path"])
+        except labeling.LabelingError:
             found = {}
     return found
 
@@ -146,15 +145,14 @@ def load_items(folders, warn=None) -> tuple[list, list]:
             raise LabelAppError(f"{folder}: no labeling_sheet.csv (is it an experiment output?)")
         try:
             rows = labeling._read_csv(sheet, ("result_id", "image_path"), "labeling sheet")
-        except (labeling.LabelingError, UnicodeDecodeError, csv.Error) as err:
-            raise LabelAppError(f"{sheet}: cannot read the labeling sheet "
-                                f"({type(err).__name__})") from None
+        except labeling.LabelingError as err:   # names the file, never echoes its contents
+            raise LabelAppError(f"cannot read the labeling sheet: {err}") from None
         key = {}
         key_path = root / "private" / "labeling_key.csv"
         if key_path.is_file():
             try:
                 key = labeling.read_key(key_path)
-            except (labeling.LabelingError, UnicodeDecodeError, csv.Error):
+            except labeling.LabelingError:
                 warn(f"{folder}: unreadable private/labeling_key.csv; originals not shown")
         originals = _originals(root)
         skipped = 0
