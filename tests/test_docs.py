@@ -149,7 +149,13 @@ def _check_gone(args):
         return f"no subcommand {name!r} (have {sorted(subcommands)})"
     known = subcommands[name]._option_string_actions
     unknown = [o for o in _options(args) if o not in known]
-    return f"`gone {name}` has no options {unknown}" if unknown else None
+    if unknown:
+        return f"`gone {name}` has no options {unknown}"
+    for option, value in zip(args, args[1:]):  # `--strategy traces`: a value the option accepts
+        action = known.get(option)
+        if action is not None and action.choices and value.strip("[]") not in map(str, action.choices):
+            return f"`gone {name} {option}` takes {list(action.choices)}, not {value!r}"
+    return None
 
 
 def _check_python(args):
