@@ -3,30 +3,36 @@ ground truth).
 
 A cast shadow on the ground is (to first order) the lit ground multiplied by a factor below one
 in every channel: darker, same chromaticity; and it touches the feet of whoever casts it.
-``cast_shadow_mask(image, person, removed)`` follows exactly that:
+``cast_shadow_mask(image, person, removed)`` follows exactly that (``DEFAULTS`` holds every
+parameter; ``H`` is the person's box height, which sets every scale):
 
 1. **Feet.** The *foot band* is the person's pixels in the lowest ``foot_fraction`` (12 %) of
-   its bounding box. Its height ``H`` (box height) sets every other scale.
-2. **Search window.** Only pixels within ``extent`` x ``H`` (default 0.6) of the foot band, and
+   its bounding box.
+2. **Search window.** Only ground pixels within ``extent`` x ``H`` (1.3) of the foot band, and
    not already removed (person, held objects, other people), are considered: the shadow is
    bounded in extent.
-3. **Lit ground reference.** Log-luminance ``l = log(mean RGB + 4)`` and chromaticity
-   ``(R, G) / (R + G + B)`` are averaged over the ground with a normalised Gaussian filter
-   (sigma ``0.08 H``, at least 3 px). Twice: the second pass leaves out the pixels the first
-   pass found darker than ``max_ratio``, so the reference is the *lit* ground around the shadow.
-4. **Candidates.** Ground pixels whose brightness ratio to the reference is in
-   [``min_ratio``, ``max_ratio``] (0.2 .. 0.85) and whose chromaticity differs from the
-   reference by at most ``chroma_tolerance`` (0.05): darker, similar chroma.
-5. **Connected to the feet.** Candidate components (8-connected, after a 1-px closing) are kept
-   when they reach within ``attach`` px (``max(2, 0.03 H)``) of the foot band; a component larger
-   than ``max_area`` x the person's area is taken for dark ground, not a shadow, and dropped.
-6. Small holes of the kept components are filled.
+3. **Lit-ground reference per material.** Log luminance ``log(mean RGB + 4)``, smoothed over the
+   ground (Gaussian, ``smooth`` = 2 px: a cast shadow is a smooth darkening, texture averages
+   out), and chromaticity ``(R, G) / (R + G + B)`` (smoothed by 1 px). The window is cut into
+   tiles of ``tile_fraction`` x ``H`` (0.25); per tile, a joint histogram (chroma bin x chroma
+   bin x luminance, ``chroma_bins`` = 40) of the ground in the 3x3 surrounding tiles, pooled over
+   neighbouring chroma bins, gives the ``lit_quantile`` (70 %) luminance of the pixels of nearly
+   the same chromaticity: the same material, lit or shaded.
+4. **Candidates.** Ground pixels whose brightness ratio to that reference is in
+   [``min_ratio``, ``max_ratio``] (0.2 .. 0.85), among materials with at least
+   ``min_material_pixels`` pixels nearby; a 1-px closing.
+5. **Connected to the feet.** Candidate components (8-connected) are kept when they reach within
+   ``max(2, 0.03 H)`` px of the foot band; a component larger than ``max_area`` (1.5) x the
+   person's area is taken for dark ground, not a shadow, and dropped.
+6. **Soft edge.** Holes of the kept components are filled, then up to ``penumbra`` (3) px of
+   neighbouring ground darker than ``penumbra_ratio`` (0.96) of the reference is added.
 
-Limits (see docs/gone.md): the ground must be lit and roughly uniform near the feet (strong
-dark texture -- a dark stripe or checker cell touching the feet with the ground's chroma --
-is taken for shadow); shadows that do not touch the visible feet (person cut by the image's
-lower edge, jumping) are not found; very soft or very faint shadows (darkening below 15 %) are
-missed, as are shadows on walls; a coloured light changes the chroma and breaks step 4.
+Limits (see docs/gone.md, "Traces"): the ground must be lit and fairly even near the feet (dark
+texture of the ground's own colour touching the feet -- grey gravel, grass -- is taken for
+shadow); shadows that do not touch the visible feet (person cut by the image's lower edge,
+jumping) are not found; faint shadows (darkening below 15 %) are missed, as are shadows on walls;
+coloured light changes the chromaticity and breaks step 3; a shadow larger than 1.5 x the person
+(low sun) is dropped.
 """
 from __future__ import annotations
 

@@ -1,10 +1,7 @@
 """data_prep.synth.oracle_instances: what a perfect detector returns for a synthetic scene."""
 import numpy as np
-import pytest
 
 from data_prep import synth
-
-pytestmark = pytest.mark.jax  # numpy only: backend-neutral
 
 
 def test_oracle_instances_are_people_then_held_objects():

@@ -5,7 +5,6 @@ from scipy import ndimage
 
 from gone.shadows import cast_shadow_mask, cast_shadows
 
-pytestmark = pytest.mark.jax  # numpy only: backend-neutral
 
 
 def _scene(ground):
