@@ -1,0 +1,172 @@
+"""The paper's training experiments (Fig. 5, Tables 3-6, reproduce_paper.py) with --smoke.
+
+One `reproduce_paper.py --smoke` run serves every test here: it is killed with SIGKILL in the
+middle of the Train-40k run and started again, and must end with the same Table 5 as an
+uninterrupted Table 5 run (computed in this process). The per-script tests check its outputs.
+"""
+import csv
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+SCRIPTS = REPO / "experiments"
+PAPER_COLUMNS = {
+    "table5_epochs": ["epoch 4", "epoch 8", "epoch 12", "epoch 16", "Places2 baseline"],
+    "table3_l1_weight": ["l1 weight 1.2", "l1 weight 2.0"],
+    "table4_people": ["Train-2k", "Train-2k-no-people"],
+    "fig5_learning_rate": ["lr 1e-05", "lr 1e-04", "lr 1e-03"],
+}
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _env(out):
+    env = dict(os.environ)
+    env.setdefault("KERAS_BACKEND", "tensorflow")
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env["GONE_WEIGHTS_DIR"] = str(out / "no_weights")  # never pick up cached weights
+    return env
+
+
+@pytest.fixture(scope="module")
+def paper(tmp_path_factory):
+    """reproduce_paper.py --smoke, killed -9 mid-training, then rerun to the end."""
+    out = tmp_path_factory.mktemp("paper")
+    command = [sys.executable, str(SCRIPTS / "reproduce_paper.py"), "--smoke", "--quiet", "--output_dir", str(out)]
+    proc = subprocess.Popen(command, cwd=REPO, env=_env(out), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    marker = out / "runs" / "train-40k" / "epoch-4.npz"
+    deadline = time.time() + 600
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    killed = proc.poll() is None
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert killed, "reproduce_paper.py ended before it could be killed"
+    assert not (out / "runs" / "train-40k" / "DONE.json").exists()
+    rerun = subprocess.run(command, cwd=REPO, env=_env(out), capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    return {"out": out, "stdout": rerun.stdout}
+
+
+def _table_rows(path):
+    return [line for line in path.read_text().splitlines() if line.startswith("|")]
+
+
+def _header(path):
+    return [c.strip() for c in _table_rows(path)[0].strip("|").split("|")][1:]
+
+
+def test_killed_run_continues_to_the_uninterrupted_tables(paper, tmp_path, monkeypatch):
+    assert "run train-40k: resumed from step" in paper["stdout"]
+    monkeypatch.setenv("GONE_WEIGHTS_DIR", str(tmp_path / "no_weights"))
+    sys.path.insert(0, str(SCRIPTS))
+    import _training
+    import table5_epochs
+    env = _training.Environment(output_dir=tmp_path / "t5", runs_dir=tmp_path / "t5" / "runs", verbose=0)
+    table5_epochs.run(table5_epochs.get_config("smoke"), env)
+    assert _table_rows(tmp_path / "t5" / "table.md") == _table_rows(paper["out"] / "table5_epochs" / "table.md")
+
+
+def test_tables_have_the_papers_columns(paper):
+    out = paper["out"]
+    for script, columns in PAPER_COLUMNS.items():
+        table = out / script / "table.md"
+        assert _header(table) == columns, script
+        rows = {r.split("|")[1].strip(): r for r in _table_rows(table)[2:]}
+        assert {"good", "okay", "striped", "solid", "mean l1 in hole"} <= set(rows)
+        assert "n/a" not in rows["mean l1 in hole"], script
+    table6 = out / "table5_epochs" / "table6.md"
+    assert _header(table6) == PAPER_COLUMNS["table5_epochs"]
+    text = table6.read_text()
+    assert "gradient norm (ours, gone.metrics)" in text and "gradient norm (paper scale, /255)" in text
+    assert "0.000183" in text
+    header3 = (out / "table3_l1_weight" / "table.md").read_text().splitlines()[0]
+    assert "L1_LOSS_ALPHA varied" in header3
+    assert "RANDOM INPAINTING WEIGHTS" in (out / "table5_epochs" / "table.md").read_text()
+
+
+def test_sheets_are_blind_across_columns(paper):
+    for script, columns in PAPER_COLUMNS.items():
+        folder = paper["out"] / script
+        results = list(csv.DictReader(open(folder / "per_image.csv", newline="")))
+        sheet = list(csv.DictReader(open(folder / "labeling_sheet.csv", newline="")))
+        key = list(csv.DictReader(open(folder / "private" / "labeling_key.csv", newline="")))
+        assert len(sheet) == len(results) == len(key) == 2 * len(columns)
+        assert {r["column"] for r in key} == set(columns)
+        text = (folder / "labeling_sheet.csv").read_text()
+        for word in columns + ["epoch", "lr ", "npz", "runs", "Places2", "Train"]:
+            assert word not in text, (script, word)
+        for row in sheet:
+            assert row["image_path"].startswith("to_label/") and (folder / row["image_path"]).is_file()
+
+
+def test_run_info_records_the_whole_config(paper):
+    sys.path.insert(0, str(SCRIPTS))
+    import reproduce_paper
+    import table4_people
+    expected = json.loads(json.dumps(reproduce_paper.get_config("smoke")))
+    assert set(table4_people.get_config("smoke")) < set(expected)  # the chain's config holds each script's
+    for folder, script in ((paper["out"], "reproduce_paper"), (paper["out"] / "table4_people", "table4_people")):
+        info = json.loads((folder / "run_info.json").read_text())
+        assert info["script"] == script
+        assert info["config"] == expected  # the stages record the config they ran under
+        assert info["backend"] == os.environ.get("KERAS_BACKEND", "tensorflow")
+        assert info["packages"]["keras"] and "git_commit" in info
+
+
+def test_train40k_run_is_shared_and_keeps_its_epochs(paper):
+    runs = paper["out"] / "runs"
+    base = runs / "train-40k"
+    assert sorted(p.name for p in base.glob("epoch-*.npz")) == sorted(
+        f"epoch-{e}.npz" for e in (4, 8, 10, 12, 16))
+    for name in ("table3-l1_loss_alpha-1.2", "table3-l1_loss_alpha-2.0", "table4-train-2k",
+                 "table4-train-2k-no-people"):
+        done = json.loads((runs / name / "DONE.json").read_text())
+        assert done["init"] == str(base / "epoch-10.npz") and done["steps"] == 4
+    assert not list(base.glob(".*.tmp*"))
+
+
+def test_fig5_curves_and_early_stopping(paper):
+    folder = paper["out"] / "fig5_learning_rate"
+    assert (folder / "learning_curves.png").stat().st_size > 1000
+    assert (folder / "figure.png").is_file()
+    info = json.loads((folder / "run_info.json").read_text())
+    for column in PAPER_COLUMNS["fig5_learning_rate"]:
+        assert 1 <= len(info["curves"][column]) <= 3  # one validation per epoch, at most 3 epochs
+    lrs = {json.loads((paper["out"] / "runs" / f"fig5-lr-{lr}" / "DONE.json").read_text())["learning_rate"]
+           for lr in ("1e-05", "1e-04", "1e-03")}
+    assert lrs == {1e-5, 1e-4, 1e-3}
+
+
+def test_coco_splits_feed_training_and_evaluation(tmp_path):
+    """COCO-format fixture: manifests + image root give the training paths and test samples."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("tiny_coco_fixture", REPO / "tests" / "data_prep" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    root = tmp_path / "coco"
+    module.make_tiny_coco(root)
+    from data_prep import coco_splits
+    sizes = {"train-40k": 40, "train-2k": 12, "train-2k-no-people": 4, "val-100": 10,
+             "val-100-no-large-crop": 8, "test-100-no-large-crop": 6}
+    coco_splits.write_manifests(coco_splits.build_splits(root, sizes=sizes, progress=False), root / "gone_splits")
+    sys.path.insert(0, str(SCRIPTS))
+    import _training
+    from inpaint.data import resolve_image_source
+    cfg = _training.base_config("smoke")
+    env = _training.Environment(output_dir=tmp_path / "out", runs_dir=tmp_path / "out" / "runs", coco_dir=str(root))
+    splits = _training.prepare_splits(cfg, env, eval_splits=("test-100-no-large-crop",))
+    assert len(splits.train["train-40k"]) == 40 and len(splits.train["train-2k-no-people"]) == 4
+    assert all(pathlib.Path(p).is_file() for p in splits.train["train-40k"])
+    assert len(splits.eval["test-100-no-large-crop"]) == 6
+    # the CLI's manifests take the image root too (--coco_dir)
+    paths = resolve_image_source(str(root / "gone_splits" / "val-100-no-large-crop.json"), coco_dir=str(root))
+    assert len(paths) == 8 and all(pathlib.Path(p).parent == root / "val2014" for p in paths)
