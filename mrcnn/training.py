@@ -16,6 +16,7 @@ import numpy as np
 from keras import layers as KL
 from keras import ops
 
+from gonefiles import write_atomic
 from mrcnn import transform
 from mrcnn.data_generator import DataGenerator
 from mrcnn.detection_targets import DetectionTargetLayer
@@ -342,9 +343,8 @@ def save_training_state(path, keras_model, generator_seeds):
     Variables are stored in order (their paths and the trainable variables' paths beside them:
     auto-named layers get other names in another process). Written atomically."""
     import h5py
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".tmp_{os.getpid()}_{name}")
-    try:
+
+    def write(tmp):
         with h5py.File(tmp, "w") as f:
             for group, variables in (("optimizer", keras_model.optimizer.variables),
                                      ("model", _extra_state_variables(keras_model))):
@@ -354,10 +354,8 @@ def save_training_state(path, keras_model, generator_seeds):
             f.attrs["trainable"] = np.array([v.path.encode() for v in keras_model.trainable_variables], "S")
             for key, seed in generator_seeds.items():
                 f.attrs[f"{key}_seed"] = int(seed)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    write_atomic(path, write, suffix=".h5")
 
 
 def read_training_state(path):

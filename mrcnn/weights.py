@@ -12,6 +12,7 @@ import os
 import h5py
 import keras
 import numpy as np
+from gonefiles import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -197,15 +198,11 @@ def _unique_weight_names(layer):
 def save_legacy_h5(keras_model, filepath):
     """Keras-2 HDF5 weights by layer name, the layout of Matterport's checkpoints and
     mask_rcnn_coco.h5 (root attribute `layer_names`, one group per layer with `weight_names`),
-    written to a temporary file in the same folder then renamed (a crash never leaves a
-    half-written checkpoint). Nested models (rpn_model) are one group, as Keras 2 wrote them."""
-    filepath = os.fspath(filepath)
-    folder, name = os.path.split(os.path.abspath(filepath))
-    tmp = os.path.join(folder, f".tmp_{os.getpid()}_{name}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            layer_names = [layer.name for layer in keras_model.layers]
-            f.attrs["layer_names"] = _encode(layer_names)
+    written atomically (a crash never leaves a half-written checkpoint). Nested models
+    (rpn_model) are one group, as Keras 2 wrote them."""
+    def write(path):
+        with h5py.File(path, "w") as f:
+            f.attrs["layer_names"] = _encode([layer.name for layer in keras_model.layers])
             f.attrs["backend"] = keras.backend.backend().encode("utf-8")
             f.attrs["keras_version"] = keras.__version__.encode("utf-8")
             for layer in keras_model.layers:
@@ -214,35 +211,18 @@ def save_legacy_h5(keras_model, filepath):
                 g.attrs["weight_names"] = _encode(weight_names) if weight_names else np.zeros(0, "S1")
                 for wname, w in zip(weight_names, layer.weights):
                     g.create_dataset(wname, data=keras.ops.convert_to_numpy(w))
-        _chmod_umask(tmp)
-        os.replace(tmp, filepath)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
-
-def _chmod_umask(path):
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    write_atomic(os.fspath(filepath), write, suffix=".h5")
 
 
 def save_weights(keras_model, filepath):
     """Save weights atomically: Keras-2 HDF5 by layer name for `*.h5` (Matterport's format,
     loadable with by_name=True into any mode), native Keras 3 for `*.weights.h5`."""
     filepath = os.fspath(filepath)
-    if not filepath.endswith(".weights.h5"):
-        if not filepath.endswith(".h5"):
-            raise ValueError(f"weight files end in .h5 (Keras-2 layout) or .weights.h5 (native Keras 3), "
-                             f"got {filepath}")
+    if filepath.endswith(".weights.h5"):
+        write_atomic(filepath, keras_model.save_weights, suffix=".weights.h5")
+    elif filepath.endswith(".h5"):
         save_legacy_h5(keras_model, filepath)
-        return
-    folder, name = os.path.split(os.path.abspath(filepath))
-    tmp = os.path.join(folder, f".tmp_{os.getpid()}_{name}")
-    try:
-        keras_model.save_weights(tmp)
-        _chmod_umask(tmp)
-        os.replace(tmp, filepath)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    else:
+        raise ValueError(f"weight files end in .h5 (Keras-2 layout) or .weights.h5 (native Keras 3), "
+                         f"got {filepath}")

@@ -22,7 +22,7 @@ def tiny_config(**overrides):
                   TOP_DOWN_PYRAMID_SIZE=16, FPN_CLASSIF_FC_LAYERS_SIZE=32, TRAIN_ROIS_PER_IMAGE=8,
                   POST_NMS_ROIS_TRAINING=32, POST_NMS_ROIS_INFERENCE=32, PRE_NMS_LIMIT=100,
                   RPN_TRAIN_ANCHORS_PER_IMAGE=32, MAX_GT_INSTANCES=4, MINI_MASK_SHAPE=(8, 8), POOL_SIZE=3,
-                  MASK_POOL_SIZE=3, MASK_SHAPE=[6, 6], STEPS_PER_EPOCH=2, VALIDATION_STEPS=0,
+                  MASK_POOL_SIZE=3, MASK_SHAPE=[6, 6], STEPS_PER_EPOCH=1, VALIDATION_STEPS=0,
                   DETECTION_MIN_CONFIDENCE=0.0, DETECTION_MAX_INSTANCES=8)
     fields.update(overrides)
     return Config(**fields)
@@ -102,7 +102,7 @@ class KillAt(keras.callbacks.Callback):
 
 
 def test_killed_mid_epoch_resumes_at_next_epoch_exactly(tmp_path):
-    config = tiny_config(NAME="resume")
+    config = tiny_config(NAME="resume", STEPS_PER_EPOCH=2)
     dataset = tiny_shapes(3, seed=2)
 
     def fresh(model_dir):

@@ -72,6 +72,7 @@ def test_overfits_tiny_shapes_set():
     training.set_trainable(model, ".*")
     model.compile(optimizer=keras.optimizers.Adam(0.002, global_clipnorm=cfg.GRADIENT_CLIP_NORM),
                   jit_compile=keras.backend.backend() != "tensorflow")
+    model.optimizer.build(model.trainable_variables)  # one trace of the step on TensorFlow, not two
     from mrcnn.data_generator import DataGenerator
     gen = DataGenerator(ds, cfg, shuffle=True, seed=0)
     # One step per "epoch" so that the history holds per-step losses (not running means).
