@@ -6,7 +6,13 @@ steps / s. Data are random in-memory images (no disk I/O), masks are the origina
 
     python benchmarks/inpaint_training.py                      # 256x256, batch 16, 5:1
     KERAS_BACKEND=jax python benchmarks/inpaint_training.py    # same on JAX (CPU or CUDA)
+    python benchmarks/inpaint_training.py --backends tensorflow,jax   # both, one process each
     python benchmarks/inpaint_training.py --size 128 --batch-size 4 --steps 2   # quick CPU run
+    python benchmarks/inpaint_training.py --split-times       # critic / generator step times apart
+
+On a CUDA machine (the H200 target: >= 100 generator-step images/s on JAX):
+
+    pip install -e ".[jax]" "jax[cuda12]" && python benchmarks/inpaint_training.py --backends jax,tensorflow --steps 10
 """
 from __future__ import annotations
 
@@ -28,7 +34,23 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=3, help="timed generator steps")
     parser.add_argument("--warmup", type=int, default=1, help="untimed generator steps (compilation)")
     parser.add_argument("--pretrain-coarse", action="store_true")
+    parser.add_argument("--optimizer", default="shared", choices=("shared", "separate"))
+    parser.add_argument("--backends", help="comma-separated backends, each run in its own process "
+                                           "(default: the active KERAS_BACKEND only)")
+    parser.add_argument("--split-times", action="store_true",
+                        help="also time one critic step and one generator step alone")
     args = parser.parse_args(argv)
+    if args.backends:
+        import subprocess
+        rest = [a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--backends")]
+        if "--backends" in rest:
+            i = rest.index("--backends")
+            del rest[i:i + 2]
+        status = 0
+        for backend in args.backends.split(","):
+            env = dict(os.environ, KERAS_BACKEND=backend.strip())
+            status |= subprocess.call([sys.executable, os.path.abspath(__file__), *rest], env=env)
+        return status
 
     import numpy as np
     import keras
@@ -48,7 +70,8 @@ def main(argv=None):
         return pool[next(counter) % len(pool)]
 
     with tempfile.TemporaryDirectory() as log_dir:
-        trainer = InpaintTrainer(config, log_dir=log_dir, seed=0, snapshot_every=10 ** 9, verbose=0)
+        trainer = InpaintTrainer(config, log_dir=log_dir, seed=0, snapshot_every=10 ** 9, verbose=0,
+                                 optimizer=args.optimizer)
 
         def run(steps):
             scalars = None
@@ -63,6 +86,23 @@ def main(argv=None):
         start = time.perf_counter()
         losses = run(args.steps)
         elapsed = time.perf_counter() - start
+        split = None
+        if args.split_times:
+            mask, tl = trainer._sample_mask()
+            alphas = trainer._alphas()
+            batch = pool[0]
+
+            def timed(fn, repeat=3):
+                best = float("inf")
+                for _ in range(repeat):
+                    t0 = time.perf_counter()
+                    out = fn()
+                    keras.ops.convert_to_numpy(out[0]["g_loss" if "g_loss" in out[0] else "d_loss"])
+                    best = min(best, time.perf_counter() - t0)
+                return best
+            critic_s = timed(lambda: (trainer.critic_update(batch, mask, tl, *alphas),))
+            generator_s = timed(lambda: trainer.generator_update(batch, mask, tl))
+            split = (critic_s, generator_s)
 
     images_per_s = args.batch_size * args.steps / elapsed
     try:
@@ -76,6 +116,14 @@ def main(argv=None):
     print(f"{args.steps} generator steps in {elapsed:.2f} s: {elapsed / args.steps:.3f} s/step, "
           f"{images_per_s:.2f} training images/s (per generator step)")
     print("last losses: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(losses.items())))
+    if split:
+        print(f"one critic step {split[0]:.3f} s, one generator step {split[1]:.3f} s (best of 3)")
+    cpu = os.cpu_count()
+    try:
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        load = "?"
+    print(f"machine: {cpu} CPU cores, load average {load}")
     return 0
 
 

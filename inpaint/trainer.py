@@ -144,7 +144,9 @@ def make_distribution(kind):
     if keras.backend.backend() == "jax":
         return keras.distribution.DataParallel()
     import tensorflow as tf
-    return tf.distribute.MirroredStrategy()
+    # every GPU, else every (logical) CPU device: MirroredStrategy() alone picks one CPU
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([d.name for d in devices])
 
 
 class SummaryWriter:
