@@ -52,6 +52,7 @@ setup(
         "pillow>=10.0",
         "tqdm>=4.60",
         "tensorboard>=2.16",  # Keras TensorBoard callback during training
+        "tensorboardX>=2.6",  # TensorBoard event files from JAX training (no TensorFlow import)
         "flask>=3.1",  # gone label (web app)
         "statsmodels>=0.14",  # make_table.py: Fleiss' kappa
         "opencv-python-headless>=4.8",  # Telea / Navier-Stokes inpainting (gone.inpainters)
