@@ -17,7 +17,9 @@ class Config:
     # Name of the configuration (e.g. "coco", "shapes"); used in log-dir and checkpoint names.
     NAME = None
 
-    # Number of GPUs. Keep 1 on CPU (and with Keras 3 the model runs on one device).
+    # Number of GPUs. Under Keras 3 it only sets BATCH_SIZE = IMAGES_PER_GPU * GPU_COUNT: no
+    # per-GPU towers are built (Matterport's ParallelModel); the batch runs on the default device.
+    # Spread one batch over several accelerators with keras.distribution (e.g. DataParallel on JAX).
     GPU_COUNT = 1
 
     # Images per GPU per step. A 12 GB GPU handles about 2 images of 1024x1024.

@@ -66,12 +66,20 @@ class DetectionTargetLayer(keras.layers.Layer):
 
     shuffle=False keeps positives and negatives in proposal order (deterministic; for tests);
     the default picks them at random like Matterport's tf.random_shuffle.
+
+    Gradients, as in Matterport: none of the outputs is cut here. The box targets are deltas
+    from the proposals, so the mrcnn_bbox loss also reaches the RPN's box deltas through them; the
+    mask targets are rounded (no gradient); rois feed PyramidROIAlign, the one place that stops
+    gradients (model.py 3deaec5: `tf.stop_gradient(level_boxes)`). stop_target_gradients=True
+    stops the gradient of rois, box and mask targets here (treats them as constants).
     """
 
-    def __init__(self, config, shuffle=True, seed=None, **kwargs):
+    def __init__(self, config, shuffle=True, seed=None, stop_target_gradients=False, **kwargs):
         super().__init__(**kwargs)
         self.config = config
         self.shuffle = shuffle
+        self.seed = seed
+        self.stop_target_gradients = bool(stop_target_gradients)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def _order(self, selected):
@@ -150,8 +158,9 @@ class DetectionTargetLayer(keras.layers.Layer):
         masks = self._crop_masks(gt_masks, boxes, assignment)
         masks = zero_unfilled(ops.round(masks), pos_slot)
 
-        return [ops.stop_gradient(rois), roi_gt_class_ids, ops.stop_gradient(deltas),
-                ops.stop_gradient(masks)]
+        if self.stop_target_gradients:
+            rois, deltas, masks = (ops.stop_gradient(x) for x in (rois, deltas, masks))
+        return [rois, roi_gt_class_ids, deltas, masks]
 
     def _crop_masks(self, gt_masks, boxes, assignment):
         """crop_and_resize of mask `assignment[b, r]` of image b with boxes [B, T, 4]."""

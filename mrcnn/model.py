@@ -162,7 +162,9 @@ def _as_rgb(image, index):
 class MaskRCNN:
     """Matterport's MaskRCNN: MaskRCNN(mode="inference"|"training", config, model_dir)."""
 
-    def __init__(self, mode, config, model_dir=None):
+    def __init__(self, mode, config, model_dir=None, stop_target_gradients=False):
+        """stop_target_gradients (training mode): False is Matterport's graph, where only ROI
+        align stops gradients; True treats the heads' ROI targets as constants."""
         if mode not in ("training", "inference"):
             raise ValueError(f"mode must be 'training' or 'inference', got {mode!r}")
         self.mode = mode
@@ -174,6 +176,7 @@ class MaskRCNN:
         self._predict_fns = {}
         self._log_dir_resumed = False
         self._resume_state = None
+        self.stop_target_gradients = bool(stop_target_gradients)
         self.keras_model = self.build(mode, config)
         if model_dir is not None:
             self.set_log_dir()
@@ -181,7 +184,7 @@ class MaskRCNN:
     def build(self, mode, config):
         if mode == "training":
             from mrcnn import training
-            return training.build_training_model(config)
+            return training.build_training_model(config, self.stop_target_gradients)
         return build_inference_model(config)
 
     # --- weights ---------------------------------------------------------------------------

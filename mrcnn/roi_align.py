@@ -25,7 +25,8 @@ def roi_pyramid_levels(boxes, image_shape):
 class PyramidROIAlign(keras.layers.Layer):
     """Inputs: [boxes [B, R, 4] normalized, image_meta [B, META], P2, P3, P4, P5].
     Output [B, R, pool_h, pool_w, C]: bilinear crop (tf.image.crop_and_resize numerics,
-    extrapolation 0) of each box on its assigned level, in the input ROI order."""
+    extrapolation 0) of each box on its assigned level, in the input ROI order. No gradient
+    flows into the boxes (Matterport's `tf.stop_gradient(level_boxes)`); the feature maps get it."""
 
     def __init__(self, pool_shape, **kwargs):
         super().__init__(**kwargs)
@@ -37,7 +38,7 @@ class PyramidROIAlign(keras.layers.Layer):
         return cfg
 
     def call(self, inputs):
-        boxes = ops.cast(inputs[0], "float32")
+        boxes = ops.stop_gradient(ops.cast(inputs[0], "float32"))
         image_meta = inputs[1]
         feature_maps = inputs[2:]
         image_shape = parse_image_meta_graph(image_meta)["image_shape"][0]

@@ -102,8 +102,12 @@ class MaskRCNNTrainingModel(keras.Model):
         return total
 
 
-def build_training_model(config):
+def build_training_model(config, stop_target_gradients=False):
     """Matterport's training-mode graph as a MaskRCNNTrainingModel.
+
+    stop_target_gradients=False (Matterport): the heads' box targets are differentiable in the
+    proposals, so the mrcnn_bbox loss also trains the RPN's box deltas; only ROI align stops
+    gradients. True: the ROI targets are constants, the RPN learns from its own losses only.
 
     Inputs (INPUT_NAMES order): input_image [B, H, W, 3] molded, input_image_meta,
     input_rpn_match [B, A, 1], input_rpn_bbox [B, RPN_TRAIN_ANCHORS_PER_IMAGE, 4],
@@ -152,7 +156,8 @@ def build_training_model(config):
         inputs.append(input_rois)
         target_rois = norm_boxes_graph(input_rois, (h, w))
 
-    rois, target_class_ids, target_bbox, target_mask = DetectionTargetLayer(config, name="proposal_targets")(
+    rois, target_class_ids, target_bbox, target_mask = DetectionTargetLayer(
+        config, stop_target_gradients=stop_target_gradients, name="proposal_targets")(
         [target_rois, input_gt_class_ids, gt_boxes, input_gt_masks])
 
     mrcnn_class_logits, mrcnn_class, mrcnn_bbox = fpn_classifier_graph(
