@@ -14,16 +14,21 @@ Short CPU smoke run (shows the pipeline works; the mAP it reports is far from co
         --train-images 64 --eval-images 20 --out-dir runs/shapes_cpu
 
 Writes <out-dir>/result.json and <out-dir>/result.md (atomically) and prints the mAP.
-Checkpoints and TensorBoard logs go to <out-dir>/logs/shapes<timestamp>/.
+Checkpoints (Matterport's `mask_rcnn_shapes_<epoch>.h5`, with the optimizer state beside them) and
+TensorBoard logs go to <out-dir>/logs/shapes<YYYYmmddTHHMM>/. `--resume` continues the last run
+under <out-dir> from its last checkpoint, at the next epoch (a killed run loses at most the
+epoch it was in). The evaluation follows Matterport's flow: a new inference model,
+`find_last()`, `load_weights(..., by_name=True)`.
 """
 import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
+
+from gonefiles import write_text_atomic
 
 
 def parse_args(argv=None):
@@ -41,6 +46,8 @@ def parse_args(argv=None):
     p.add_argument("--validation-steps", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", default="runs/shapes")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the last run under --out-dir from its last checkpoint (same options)")
     args = p.parse_args(argv)
     if args.image_size % 64:
         p.error(f"--image-size must be a multiple of 64, got {args.image_size}")
@@ -74,28 +81,6 @@ def make_configs(args):
     return train_config, inference_config
 
 
-def copy_weights_by_name(src, dst):
-    """Copy the weights of every layer of `dst` from the layer of the same name in `src`
-    (nested models such as rpn_model included). Returns the number of layers copied."""
-    def layers_by_name(model, out):
-        for layer in model.layers:
-            if hasattr(layer, "layers") and layer.weights and layer.__class__.__name__ in ("Functional", "Model"):
-                layers_by_name(layer, out)
-            out.setdefault(layer.name, layer)
-        return out
-
-    source = layers_by_name(src, {})
-    copied = 0
-    for name, layer in layers_by_name(dst, {}).items():
-        if not layer.weights or name not in source:
-            continue
-        if hasattr(layer, "layers") and layer.__class__.__name__ in ("Functional", "Model"):
-            continue
-        layer.set_weights(source[name].get_weights())
-        copied += 1
-    return copied
-
-
 def evaluate_map(model, dataset, config, iou_threshold=0.5):
     """Mean over images of utils.compute_ap at iou_threshold (Matterport's notebook evaluation)."""
     from mrcnn import utils
@@ -112,15 +97,6 @@ def evaluate_map(model, dataset, config, iou_threshold=0.5):
         aps.append(float(ap))
         bar.add(1)
     return float(np.mean(aps)), aps
-
-
-def write_atomic(path, text):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def main(argv=None):
@@ -143,15 +119,23 @@ def main(argv=None):
         datasets[name] = ds
 
     log_root = os.path.join(args.out_dir, "logs")
-    os.makedirs(log_root, exist_ok=True)
     model = MaskRCNN(mode="training", config=train_config, model_dir=log_root)
+    if args.resume:
+        try:
+            last = model.find_last()
+        except FileNotFoundError as e:
+            sys.exit(f"--resume: nothing to resume under {log_root} ({e})")
+        model.load_weights(last, by_name=True)
+        print(f"Resuming {last} at epoch {model.epoch + 1} of {args.epochs}")
+    first_epoch = model.epoch
     start = time.time()
     model.train(datasets["train"], datasets["val"] if args.validation_steps else None,
                 learning_rate=args.lr, epochs=args.epochs, layers="all", seed=args.seed)
     train_seconds = time.time() - start
 
     inference = MaskRCNN(mode="inference", config=inference_config, model_dir=log_root)
-    copied = copy_weights_by_name(model.keras_model, inference.keras_model)
+    checkpoint = inference.find_last()
+    inference.load_weights(checkpoint, by_name=True)
     start = time.time()
     mean_ap, aps = evaluate_map(inference, datasets["eval"], inference_config)
     eval_seconds = time.time() - start
@@ -168,16 +152,17 @@ def main(argv=None):
         "learning_rate": args.lr,
         "train_images": args.train_images,
         "train_seconds": round(train_seconds, 1),
-        "train_images_per_s": round(args.epochs * args.steps * args.batch / max(train_seconds, 1e-9), 2),
+        "resumed_at_epoch": first_epoch if args.resume else None,
+        "train_images_per_s": round(max(args.epochs - first_epoch, 0) * args.steps * args.batch
+                                    / max(train_seconds, 1e-9), 2),
         "eval_seconds": round(eval_seconds, 1),
-        "layers_copied_to_inference": copied,
-        "checkpoint": model.find_last(),
+        "checkpoint": checkpoint,
         "command": "python scripts/train_shapes.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    write_atomic(os.path.join(args.out_dir, "result.json"), json.dumps(result, indent=2) + "\n")
+    write_text_atomic(os.path.join(args.out_dir, "result.json"), json.dumps(result, indent=2) + "\n")
     md = ["# Shapes training result", "", "| key | value |", "|---|---|"]
     md += [f"| {k} | `{v}` |" for k, v in result.items()]
-    write_atomic(os.path.join(args.out_dir, "result.md"), "\n".join(md) + "\n")
+    write_text_atomic(os.path.join(args.out_dir, "result.md"), "\n".join(md) + "\n")
     print(f"mAP@0.5 = {mean_ap:.4f} on {len(aps)} held-out shapes images "
           f"({args.backbone}, {args.epochs}x{args.steps} steps, batch {args.batch}); "
           f"wrote {os.path.join(args.out_dir, 'result.json')}")
