@@ -4,6 +4,7 @@ from keras import layers as KL
 from keras import ops
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
 class BatchNorm(KL.BatchNormalization):
     """BatchNormalization (epsilon 1e-3) whose call takes an explicit `training` flag: Matterport
     passes training=False (config.TRAIN_BN False) to keep the statistics frozen, because batches

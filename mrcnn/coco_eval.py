@@ -7,18 +7,14 @@
 """
 import json
 import os
-import tempfile
 import time
 
 import numpy as np
 from pycocotools import mask as maskUtils
 from pycocotools.cocoeval import COCOeval
+from tqdm.auto import tqdm
 
-try:
-    from tqdm.auto import tqdm
-except ImportError:  # progress display is optional
-    def tqdm(iterable, **kwargs):
-        return iterable
+from gonefiles import write_text_atomic
 
 EVAL_TYPES = ("bbox", "segm")
 
@@ -60,18 +56,8 @@ def _jsonable(results):
 
 
 def write_results_atomic(results, path):
-    """Write COCO results (RLE counts as text) to a json file via temp file + rename."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".json.part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_jsonable(results), f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write COCO results (RLE counts as text) to a json file atomically."""
+    write_text_atomic(path, json.dumps(_jsonable(results)))
 
 
 def evaluate_coco(model, dataset, coco, eval_type="bbox", limit=0, image_ids=None, results_path=None,

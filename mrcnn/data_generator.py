@@ -136,7 +136,8 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None, u
     image, window, scale, padding, crop = utils.resize_image(
         image, min_dim=config.IMAGE_MIN_DIM, min_scale=config.IMAGE_MIN_SCALE,
         max_dim=config.IMAGE_MAX_DIM, mode=config.IMAGE_RESIZE_MODE)
-    mask = utils.resize_mask(mask, scale, padding, crop)
+    # load_mask may return bool (Matterport's samples) or 0/1 uint8 masks: bool from here on.
+    mask = utils.resize_mask(mask, scale, padding, crop).astype(bool)
 
     if augment:
         rng = rng if rng is not None else np.random.default_rng()

@@ -35,6 +35,7 @@ def refine_detections_graph(rois, probs, deltas, window, bbox_std_dev, min_confi
     return zero_unfilled(det, filled)
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
 class DetectionLayer(keras.layers.Layer):
     """Inputs [rois, mrcnn_class, mrcnn_bbox, image_meta] -> [B, DETECTION_MAX_INSTANCES, 6]
     in normalized coordinates of the molded image."""
@@ -42,7 +43,6 @@ class DetectionLayer(keras.layers.Layer):
     def __init__(self, config=None, bbox_std_dev=None, min_confidence=None, nms_threshold=None,
                  max_instances=None, **kwargs):
         super().__init__(**kwargs)
-        self.config = config
         self.bbox_std_dev = [float(v) for v in (bbox_std_dev if bbox_std_dev is not None
                                                 else config.BBOX_STD_DEV)]
         self.min_confidence = float(min_confidence if min_confidence is not None

@@ -13,8 +13,10 @@ Semantics of Matterport's `detection_targets_graph` (model.py, 3deaec5), rewritt
   GT box (first on ties), and the GT mask cropped to the ROI (mini-mask coordinates when
   USE_MINI_MASK) with crop_and_resize to MASK_SHAPE, rounded to {0, 1}.
 """
-import numpy as np
+import types
+
 import keras
+import numpy as np
 from keras import ops
 
 from mrcnn.ops import crop_and_resize_flat, gather_rows, zero_unfilled
@@ -55,6 +57,7 @@ def box_refinement_graph(box, gt_box):
     return ops.stack([dy, dx, dh, dw], axis=-1)
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
 class DetectionTargetLayer(keras.layers.Layer):
     """Subsamples proposals and generates target class ids, box deltas and masks.
 
@@ -74,9 +77,24 @@ class DetectionTargetLayer(keras.layers.Layer):
     stops the gradient of rois, box and mask targets here (treats them as constants).
     """
 
-    def __init__(self, config, shuffle=True, seed=None, stop_target_gradients=False, **kwargs):
+    def __init__(self, config=None, shuffle=True, seed=None, stop_target_gradients=False, rois_per_image=None,
+                 positive_ratio=None, bbox_std_dev=None, use_mini_mask=None, mask_shape=None, **kwargs):
         super().__init__(**kwargs)
-        self.config = config
+
+        def pick(value, field):
+            if value is not None:
+                return value
+            if config is None:
+                raise ValueError(f"DetectionTargetLayer: give a config or {field}")
+            return getattr(config, field)
+
+        # The config values the layer uses, as plain values (get_config serializes them).
+        self.config = types.SimpleNamespace(
+            TRAIN_ROIS_PER_IMAGE=int(pick(rois_per_image, "TRAIN_ROIS_PER_IMAGE")),
+            ROI_POSITIVE_RATIO=float(pick(positive_ratio, "ROI_POSITIVE_RATIO")),
+            BBOX_STD_DEV=[float(v) for v in pick(bbox_std_dev, "BBOX_STD_DEV")],
+            USE_MINI_MASK=bool(pick(use_mini_mask, "USE_MINI_MASK")),
+            MASK_SHAPE=[int(v) for v in pick(mask_shape, "MASK_SHAPE")])
         self.shuffle = shuffle
         self.seed = seed
         self.stop_target_gradients = bool(stop_target_gradients)
@@ -189,5 +207,8 @@ class DetectionTargetLayer(keras.layers.Layer):
 
     def get_config(self):
         base = super().get_config()
-        base.update({"shuffle": self.shuffle})
+        c = self.config
+        base.update(shuffle=self.shuffle, seed=self.seed, stop_target_gradients=self.stop_target_gradients,
+                    rois_per_image=c.TRAIN_ROIS_PER_IMAGE, positive_ratio=c.ROI_POSITIVE_RATIO,
+                    bbox_std_dev=list(c.BBOX_STD_DEV), use_mini_mask=c.USE_MINI_MASK, mask_shape=list(c.MASK_SHAPE))
         return base

@@ -1,4 +1,5 @@
 """Classifier/box and mask heads on PyramidROIAlign features (TimeDistributed, Matterport names)."""
+import keras
 from keras import layers as KL
 from keras import ops
 
@@ -6,6 +7,7 @@ from mrcnn.backbone import BatchNorm
 from mrcnn.roi_align import PyramidROIAlign
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
 class TimeDistributed(KL.TimeDistributed):
     """TimeDistributed that folds the ROI axis into the batch (one call of the inner layer).
     Keras 3's own wrapper runs a Python loop over a static time axis: 1000 separate convs."""

@@ -2,8 +2,8 @@
 
 `modellib.*` names of Matterport are re-exported here (graph functions and layers).
 """
+import collections
 import logging
-import math
 
 import keras
 import numpy as np
@@ -22,14 +22,23 @@ from mrcnn.rpn import build_rpn_model, rpn_graph  # noqa: F401
 from mrcnn.weights import WeightLoadError, WeightsMismatchError  # noqa: F401  (re-export)
 from mrcnn.weights import load_weights as _load_weights, save_weights as _save_weights
 
-log = logging.getLogger(__name__)
-
-# Layers whose outputs can be fetched with MaskRCNN.run_graph_probe (the reference's feat__ probes)
-PROBE_LAYERS = ("conv1", "bn_conv1", "res2c_out", "res3d_out", "res4f_out", "res4w_out", "res5c_out",
-                "fpn_p2", "fpn_p3", "fpn_p4", "fpn_p5", "fpn_p6", "roi_align_classifier",
-                "mrcnn_class_logits", "roi_align_mask", "mrcnn_mask")
+logger = logging.getLogger(__name__)
 
 
+def log(text, array=None):
+    """Matterport's modellib.log: print `text` and, for an array, its shape, min, max and dtype
+    in fixed-width columns (the inspect notebooks' format)."""
+    if array is not None:
+        array = np.asarray(array)
+        text = text.ljust(25) + "shape: {:20}  ".format(str(array.shape))
+        if array.size:
+            text += "min: {:10.5f}  max: {:10.5f}".format(float(array.min()), float(array.max()))
+        else:
+            text += "min: {:10}  max: {:10}".format("", "")
+        text += "  {}".format(array.dtype)
+    print(text)
+
+@keras.saving.register_keras_serializable(package="mrcnn")
 class DetectionBoxes(KL.Layer):
     """detections[..., :4] (Matterport's unnamed Lambda)."""
 
@@ -40,6 +49,7 @@ class DetectionBoxes(KL.Layer):
         return tuple(s[:-1]) + (4,)
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
 class SelectClassMasks(KL.Layer):
     """mrcnn_mask [B, N, h, w, K] -> [B, N, h, w], the mask of each detection's class, so that
     only 1/K of the mask tensor leaves the accelerator."""
@@ -242,6 +252,41 @@ class MaskRCNN:
         out = fn([molded.astype(np.float32), metas.astype(np.float32), anchors.astype(np.float32)])
         return [np.asarray(o) for o in out]
 
+    def run_graph(self, images, outputs, image_metas=None):
+        """Matterport's run_graph: values of intermediate tensors for a list of images.
+
+        outputs: [(name, tensor)] with tensors of this graph, e.g.
+        ("rpn_class", model.keras_model.get_layer("rpn_class").output). image_metas: the
+        molded images' metas (default: from mold_inputs). Inference mode; the batch is padded
+        to BATCH_SIZE like detect(). Returns an OrderedDict name -> numpy array (one row per
+        image), each also printed with log()."""
+        if self.mode != "inference":
+            raise ValueError("run_graph() needs a model created with mode='inference'")
+        from mrcnn import transform
+        names = [name for name, _ in outputs]
+        probe = keras.Model(self.keras_model.inputs, [tensor for _, tensor in outputs])
+        molded, metas, _ = transform.mold_inputs(list(images), self.config)
+        if image_metas is not None:
+            metas = np.asarray(image_metas)
+        n, batch = len(molded), int(self.config.BATCH_SIZE)
+        pad = (-n) % batch
+        molded = np.concatenate([molded, molded[:1].repeat(pad, 0)])
+        metas = np.concatenate([metas, metas[:1].repeat(pad, 0)])
+        anchors = transform.get_anchors(self.config, molded.shape[1:])
+        results = [[] for _ in names]
+        for start in range(0, len(molded), batch):
+            chunk = slice(start, start + batch)
+            out = probe.predict_on_batch([molded[chunk].astype(np.float32), metas[chunk].astype(np.float32),
+                                          np.broadcast_to(anchors, (batch,) + anchors.shape).astype(np.float32)])
+            out = out if isinstance(out, (list, tuple)) else [out]
+            for i, o in enumerate(out):
+                results[i].append(np.asarray(o))
+        values = collections.OrderedDict()
+        for name, parts in zip(names, results):
+            values[name] = np.concatenate(parts)[:n]
+            log(name, values[name])
+        return values
+
     def run_graph_probe(self, inputs, layer_names):
         """Outputs of named layers (e.g. the feat__ probes) for [images, metas, anchors]."""
         m = self.keras_model
@@ -272,7 +317,7 @@ class MaskRCNN:
         config = self.config
         batch_size = int(batch_size or config.BATCH_SIZE)
         if verbose:
-            log.info("Processing %d images", len(images))
+            logger.info("Processing %d images", len(images))
         molded, metas, windows = transform.mold_inputs(images, config)
         results = [None] * len(images)
         # group by molded shape (differs only in resize modes without a fixed square)
@@ -339,12 +384,7 @@ def _unmold_boxes(detections, original_shape, molded_shape, window):
     return boxes[keep], class_ids[keep], scores[keep], keep
 
 
-def log2_graph(x):
-    """log2 as Matterport computes it (log(x) / log(2))."""
-    return ops.log(x) / math.log(2.0)
-
-
-# Matterport's other modellib names live in the colleagues' modules; resolved lazily (PEP 562)
+# Matterport's other modellib names live in their own modules; resolved lazily (PEP 562)
 # because mrcnn.training imports this module.
 _LAZY_EXPORTS = {
     "mold_image": "mrcnn.transform", "unmold_image": "mrcnn.transform",

@@ -54,6 +54,7 @@ def denorm_boxes_graph(boxes, shape):
     return ops.cast(ops.round(boxes * scale + shift), "int32")
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
 class ProposalLayer(keras.layers.Layer):
     """Top PRE_NMS_LIMIT anchors by foreground score -> apply deltas * RPN_BBOX_STD_DEV -> clip to
     [0, 1] -> greedy NMS -> [B, proposal_count, 4] normalized proposals, zero padded.
@@ -63,13 +64,12 @@ class ProposalLayer(keras.layers.Layer):
     def __init__(self, proposal_count, nms_threshold, config=None, rpn_bbox_std_dev=None,
                  pre_nms_limit=None, **kwargs):
         super().__init__(**kwargs)
-        self.config = config
         self.proposal_count = int(proposal_count)
         self.nms_threshold = float(nms_threshold)
         if rpn_bbox_std_dev is None:
-            rpn_bbox_std_dev = getattr(config, "RPN_BBOX_STD_DEV", [0.1, 0.1, 0.2, 0.2])
+            rpn_bbox_std_dev = config.RPN_BBOX_STD_DEV
         if pre_nms_limit is None:
-            pre_nms_limit = getattr(config, "PRE_NMS_LIMIT", 6000)
+            pre_nms_limit = config.PRE_NMS_LIMIT
         self.rpn_bbox_std_dev = [float(v) for v in rpn_bbox_std_dev]
         self.pre_nms_limit = int(pre_nms_limit)
 

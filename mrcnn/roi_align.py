@@ -22,6 +22,7 @@ def roi_pyramid_levels(boxes, image_shape):
     return ops.cast(ops.clip(level, 2.0, 5.0), "int32")
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
 class PyramidROIAlign(keras.layers.Layer):
     """Inputs: [boxes [B, R, 4] normalized, image_meta [B, META], P2, P3, P4, P5].
     Output [B, R, pool_h, pool_w, C]: bilinear crop (tf.image.crop_and_resize numerics,

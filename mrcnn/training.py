@@ -47,12 +47,18 @@ CHECKPOINT_SUFFIX = ".h5"  # Keras-2 HDF5 by layer name (mrcnn.weights.save_lega
 #  Graph
 ############################################################
 
+@keras.saving.register_keras_serializable(package="mrcnn")
 class ConstantAnchors(KL.Layer):
     """Normalized anchors [A, 4] broadcast to the batch of its input (Matterport's `anchors`)."""
 
     def __init__(self, anchors, **kwargs):
         super().__init__(**kwargs)
         self.anchors = np.asarray(anchors, np.float32)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(anchors=self.anchors.tolist())
+        return config
 
     def call(self, image):
         anchors = ops.convert_to_tensor(self.anchors)
@@ -62,15 +68,32 @@ class ConstantAnchors(KL.Layer):
         return (input_shape[0],) + self.anchors.shape
 
 
-class LossLayer(KL.Layer):
-    """Wraps one of the *_loss_graph functions; outputs the loss as a [1] tensor."""
+LOSS_GRAPHS = {
+    "rpn_class_loss": rpn_class_loss_graph,
+    "rpn_bbox_loss": lambda *x: rpn_bbox_loss_graph(None, *x),  # the config argument is unused
+    "mrcnn_class_loss": mrcnn_class_loss_graph,
+    "mrcnn_bbox_loss": mrcnn_bbox_loss_graph,
+    "mrcnn_mask_loss": mrcnn_mask_loss_graph,
+}
 
-    def __init__(self, loss_fn, **kwargs):
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class LossLayer(KL.Layer):
+    """One of the five *_loss_graph functions (LOSS_GRAPHS[loss]); outputs the loss as [1]."""
+
+    def __init__(self, loss, **kwargs):
         super().__init__(**kwargs)
-        self.loss_fn = loss_fn
+        if loss not in LOSS_GRAPHS:
+            raise ValueError(f"LossLayer: loss must be one of {sorted(LOSS_GRAPHS)}, got {loss!r}")
+        self.loss = loss
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(loss=self.loss)
+        return config
 
     def call(self, inputs):
-        return ops.reshape(self.loss_fn(*inputs), (1,))
+        return ops.reshape(LOSS_GRAPHS[self.loss](*inputs), (1,))
 
     def compute_output_shape(self, input_shape):
         return (1,)
@@ -167,15 +190,14 @@ def build_training_model(config, stop_target_gradients=False):
                                       config.NUM_CLASSES, train_bn=config.TRAIN_BN)
     output_rois = KL.Identity(name="output_rois")(rois)
 
-    losses = [
-        LossLayer(rpn_class_loss_graph, name="rpn_class_loss")([input_rpn_match, rpn_class_logits]),
-        LossLayer(lambda *x: rpn_bbox_loss_graph(config, *x), name="rpn_bbox_loss")(
-            [input_rpn_bbox, input_rpn_match, rpn_bbox]),
-        LossLayer(mrcnn_class_loss_graph, name="mrcnn_class_loss")(
-            [target_class_ids, mrcnn_class_logits, active_class_ids]),
-        LossLayer(mrcnn_bbox_loss_graph, name="mrcnn_bbox_loss")([target_bbox, target_class_ids, mrcnn_bbox]),
-        LossLayer(mrcnn_mask_loss_graph, name="mrcnn_mask_loss")([target_mask, target_class_ids, mrcnn_mask]),
-    ]
+    loss_inputs = {
+        "rpn_class_loss": [input_rpn_match, rpn_class_logits],
+        "rpn_bbox_loss": [input_rpn_bbox, input_rpn_match, rpn_bbox],
+        "mrcnn_class_loss": [target_class_ids, mrcnn_class_logits, active_class_ids],
+        "mrcnn_bbox_loss": [target_bbox, target_class_ids, mrcnn_bbox],
+        "mrcnn_mask_loss": [target_mask, target_class_ids, mrcnn_mask],
+    }
+    losses = [LossLayer(name, name=name)(loss_inputs[name]) for name in LOSS_NAMES]
     outputs = [rpn_class_logits, rpn_class, rpn_bbox, mrcnn_class_logits, mrcnn_class, mrcnn_bbox, mrcnn_mask,
                rpn_rois, output_rois] + losses
     return MaskRCNNTrainingModel(inputs, outputs, config=config, name="mask_rcnn")
@@ -413,17 +435,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
         save_weights(self.model, path)
 
 
-def tensorboard_callback(log_dir):
-    """keras TensorBoard callback writing to log_dir, or None (with a warning) when the
-    `tensorboard` package is missing (keras' callback needs it for tf.summary on every backend)."""
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        log.warning("TensorBoard logs are not written: the 'tensorboard' package is not installed")
-        return None
-    return keras.callbacks.TensorBoard(log_dir=log_dir, histogram_freq=0, write_graph=False)
-
-
 ############################################################
 #  Train
 ############################################################
@@ -474,9 +485,7 @@ def train(mrcnn_model, train_dataset, val_dataset, learning_rate, epochs, layers
 
     make_log_dir(mrcnn_model)
     callbacks = [EpochCheckpoint(mrcnn_model.checkpoint_path, seeds)]
-    tensorboard = tensorboard_callback(mrcnn_model.log_dir)
-    if tensorboard is not None:
-        callbacks.append(tensorboard)
+    callbacks.append(keras.callbacks.TensorBoard(log_dir=mrcnn_model.log_dir, histogram_freq=0, write_graph=False))
     callbacks += list(custom_callbacks or [])
 
     if verbose:

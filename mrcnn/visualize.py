@@ -1,13 +1,19 @@
 """Plots of images, instances, boxes and evaluation results (Matterport's visualize.py names).
 
 Every function draws on a matplotlib Figure with the Agg canvas (no pyplot, no window, safe in
-threads and on headless machines), writes a PNG when `save_path` is given (temp file + rename)
-and returns the Figure. With `ax` given, it draws into that axes and saves its figure.
+threads and on headless machines) and returns the Figure; with `ax` given, it draws into that axes.
+Where the figure goes (Matterport's calls pass no path and expect plt.show()):
+- `save_path` given: a PNG written there atomically;
+- no `save_path`, in IPython/Jupyter: nothing written, the returned Figure is displayed;
+- no `save_path` elsewhere (scripts, no display): a new numbered PNG in $MRCNN_FIGURE_DIR
+  (default ./mrcnn_figures), e.g. display_instances_0001.png, never overwriting one; its
+  path is printed.
 """
 import colorsys
+import itertools
 import os
 import random
-import tempfile
+import sys
 
 import numpy as np
 from matplotlib import patches
@@ -15,6 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from skimage.measure import find_contours
+
+from gonefiles import write_atomic
 
 
 ############################################################
@@ -37,22 +45,36 @@ def _axes(ax, figsize, dpi):
 def save_figure(fig, save_path):
     """Write fig as a PNG atomically; returns the path."""
     save_path = os.fspath(save_path)
-    directory = os.path.dirname(os.path.abspath(save_path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".png.part")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=fig.dpi)
-        os.replace(tmp, save_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_atomic(save_path, lambda tmp: fig.savefig(tmp, format="png", dpi=fig.dpi), suffix=".png")
     return save_path
 
 
-def _finish(fig, save_path):
+def _in_ipython():
+    shell = sys.modules.get("IPython")
+    return shell is not None and shell.get_ipython() is not None
+
+
+def _next_figure_path(name):
+    """A new file <figure dir>/<name>_NNNN.png, reserved with O_EXCL so runs never share one."""
+    folder = os.environ.get("MRCNN_FIGURE_DIR") or "mrcnn_figures"
+    os.makedirs(folder, exist_ok=True)
+    for number in itertools.count(1):
+        path = os.path.join(folder, f"{name}_{number:04d}.png")
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return path
+        except FileExistsError:
+            continue
+
+
+def _finish(fig, save_path, name, own_figure=True):
+    """Save to save_path; with none, write a numbered file unless IPython displays the figure
+    (or the caller drew into its own axes)."""
     if save_path is not None:
         save_figure(fig, save_path)
+    elif own_figure and not _in_ipython():
+        path = save_figure(fig, _next_figure_path(name))
+        print(f"{name}: figure written to {path}")
     return fig
 
 
@@ -89,6 +111,7 @@ def display_instances(image, boxes, masks, class_ids, class_names, scores=None, 
     if n and not (boxes.shape[0] == masks.shape[-1] == class_ids.shape[0]):
         raise ValueError(f"display_instances: {boxes.shape[0]} boxes, {masks.shape[-1]} masks and "
                          f"{class_ids.shape[0]} class ids must match")
+    own_figure = ax is None
     fig, ax = _axes(ax, figsize, dpi)
     colors = colors or random_colors(n)
     height, width = image.shape[:2]
@@ -125,7 +148,7 @@ def display_instances(image, boxes, masks, class_ids, class_names, scores=None, 
     if n == 0:
         ax.text(0.5, 0.5, "No instances to display", transform=ax.transAxes, ha="center")
     ax.imshow(masked_image.astype(np.uint8))
-    return _finish(fig, save_path)
+    return _finish(fig, save_path, "display_instances", own_figure=own_figure)
 
 
 def display_images(images, titles=None, cols=4, cmap=None, norm=None, interpolation=None,
@@ -141,7 +164,7 @@ def display_images(images, titles=None, cols=4, cmap=None, norm=None, interpolat
         ax.set_title(title, fontsize=9)
         ax.axis("off")
         ax.imshow(np.asarray(image).astype(np.uint8), cmap=cmap, norm=norm, interpolation=interpolation)
-    return _finish(fig, save_path)
+    return _finish(fig, save_path, "display_images")
 
 
 def draw_boxes(image, boxes=None, refined_boxes=None, masks=None, captions=None, visibilities=None,
@@ -153,6 +176,7 @@ def draw_boxes(image, boxes=None, refined_boxes=None, masks=None, captions=None,
     if boxes is None and refined_boxes is None:
         raise ValueError("draw_boxes: give boxes and/or refined_boxes")
     n = boxes.shape[0] if boxes is not None else refined_boxes.shape[0]
+    own_figure = ax is None
     fig, ax = _axes(ax, figsize, dpi)
     colors = random_colors(n)
     margin = image.shape[0] // 10
@@ -195,7 +219,7 @@ def draw_boxes(image, boxes=None, refined_boxes=None, masks=None, captions=None,
             for verts in find_contours(padded, 0.5):
                 ax.add_patch(patches.Polygon(np.fliplr(verts) - 1, facecolor="none", edgecolor=color))
     ax.imshow(masked_image.astype(np.uint8))
-    return _finish(fig, save_path)
+    return _finish(fig, save_path, "draw_boxes", own_figure=own_figure)
 
 
 def display_top_masks(image, mask, class_ids, class_names, limit=4, save_path=None, dpi=100):
@@ -229,7 +253,7 @@ def plot_precision_recall(AP, precisions, recalls, save_path=None, figsize=(6.4,
     ax.plot(recalls, precisions)
     ax.set_xlabel("Recall")
     ax.set_ylabel("Precision")
-    return _finish(fig, save_path)
+    return _finish(fig, save_path, "plot_precision_recall")
 
 
 def plot_overlaps(gt_class_ids, pred_class_ids, pred_scores, overlaps, class_names, threshold=0.5,
@@ -259,4 +283,4 @@ def plot_overlaps(gt_class_ids, pred_class_ids, pred_scores, overlaps, class_nam
     fig.tight_layout()
     ax.set_xlabel("Ground Truth")
     ax.set_ylabel("Predictions")
-    return _finish(fig, save_path)
+    return _finish(fig, save_path, "plot_overlaps")
