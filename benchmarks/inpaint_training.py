@@ -42,10 +42,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.backends:
         import subprocess
-        rest = [a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--backends")]
-        if "--backends" in rest:
-            i = rest.index("--backends")
-            del rest[i:i + 2]
+        given = list(argv if argv is not None else sys.argv[1:])
+        rest, skip = [], False
+        for arg in given:  # everything but --backends X / --backends=X
+            if skip:
+                skip = False
+            elif arg == "--backends":
+                skip = True
+            elif not arg.startswith("--backends="):
+                rest.append(arg)
         status = 0
         for backend in args.backends.split(","):
             env = dict(os.environ, KERAS_BACKEND=backend.strip())

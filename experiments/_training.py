@@ -421,7 +421,8 @@ def _generator_variables(source):
 
 def evaluate_columns(out_dir, title, columns, samples, cfg, header=()):
     """Fill every sample's hole with every column's model; write images, per_image.csv, one blind
-    labeling sheet over all columns (gone.labeling) and table.md / table.csv.
+    labeling sheet over all columns (gone.labeling) and summary.md / summary.csv (the table with
+    the paper's columns; experiments/make_table.py adds table.md with the label counts).
     `columns`: {column name: checkpoint path, or None for random weights}. Reused when done."""
     from gone import labeling, metrics
     from gone.io import write_image_atomic, write_mask_atomic
@@ -455,7 +456,7 @@ def evaluate_columns(out_dir, title, columns, samples, cfg, header=()):
             result = model.inpaint(sample.image, holes) if holes.any() else sample.image.copy()
             path = write_image_atomic(folder / f"{_slug(column)}.png", result)
             g = metrics.gradient_norm(result, holes) if holes.any() else float("nan")
-            row = {"image": sample.name, "column": column, "result_path": path.relative_to(out).as_posix(),
+            row = {"image": sample.name, "column": column, "columns": column, "result_path": path.relative_to(out).as_posix(),
                    "hole_fraction": float(holes.mean()), "gradient_norm": g,
                    "gradient_norm_paper": g * PAPER_GRADIENT_NORM_SCALE,
                    "weights": str(columns[column] or "random")}
@@ -463,7 +464,7 @@ def evaluate_columns(out_dir, title, columns, samples, cfg, header=()):
                 row["l1_hole"] = metrics.l1(result, sample.clean, mask=holes)
                 row["psnr_hole"] = metrics.psnr(result, sample.clean, mask=holes)
             rows.append(row)
-    header_cols = ("image", "column", "hole_fraction", "l1_hole", "psnr_hole", "gradient_norm",
+    header_cols = ("image", "column", "columns", "hole_fraction", "l1_hole", "psnr_hole", "gradient_norm",
                    "gradient_norm_paper", "result_path", "weights")
     _common.write_csv_atomic(out / "per_image.csv", header_cols, rows)
     labeling.write_labeling_sheet([{"image": r["image"], "column": r["column"], "image_path": r["result_path"]}
@@ -519,9 +520,9 @@ def write_table(out, title, columns, rows, header, sources):
     lines += ["", "Weights per column: " + "; ".join(f"{c}: {sources[c] or 'random'}" for c in columns), "",
               "Label `labeling_sheet.csv` (one blind sheet over all columns; `to_label/` holds the "
               "images, `private/` the key), then `python experiments/make_table.py --output_dir "
-              f"{out}` for the label counts.", ""]
-    write_text_atomic(pathlib.Path(out) / "table.md", "\n".join(lines))
-    _common.write_csv_atomic(pathlib.Path(out) / "table.csv", ["metric"] + list(columns),
+              f"{out}` for the label counts (table.md).", ""]
+    write_text_atomic(pathlib.Path(out) / "summary.md", "\n".join(lines))
+    _common.write_csv_atomic(pathlib.Path(out) / "summary.csv", ["metric"] + list(columns),
                              [{"metric": title, **{c: (str(len([r for r in rows if r["column"] == c]))
                                                       if key is None else
                                                       _mean(r.get(key) for r in rows if r["column"] == c))

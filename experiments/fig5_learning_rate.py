@@ -12,13 +12,15 @@ Val-100-no-large-crop (fixed bbox holes, InpaintTrainer.evaluate) and stopping a
 fills the ground-truth-person holes of Val-100-no-large-crop.
 
 Cost: at most 3 x 20 epochs of 2,000 images (3 x 2,500 generator steps at batch 16): on one H200
-at >= 100 generator-step images/s at most ~20 minutes; on 2 CPU cores up to ~4 days.
+at >= 100 generator-step images/s at most ~20 minutes; on 2 CPU cores (~0.1 images/s) up to
+~2 weeks.
 `--smoke`: seconds.
 
 Writes under --output_dir (default outputs/fig5_learning_rate): runs/fig5-lr-*/ (scalars.csv
 with validation/val_l1), learning_curves.png (validation l1 per step, one line per learning rate),
 figure.png (original | the three fills per row: the paper's Figure 5), images/, per_image.csv,
-labeling_sheet.csv (blind over the three models; key in private/), table.md, run_info.json.
+labeling_sheet.csv (blind over the three models; key in private/), summary.md / summary.csv,
+run_info.json.
 
 Expected result (the paper): 1e-4 (the original's LEARNING_RATE) is the setting the paper kept;
 1e-3 is unstable and 1e-5 learns slowly on the validation curve. The smoke set only checks the
@@ -67,7 +69,7 @@ def run(cfg, env, splits=None):
     fig = _training.figure(out / "figure.png", out, rows, list(sources))
     info = _training.write_run_info(out, "fig5_learning_rate", cfg, env,
                                     {"columns": list(sources), "curves": curves})
-    return {"curves": plot, "figure": fig, "table": out / "table.md", "sheet": out / "labeling_sheet.csv",
+    return {"curves": plot, "figure": fig, "table": out / "summary.md", "sheet": out / "labeling_sheet.csv",
             "run_info": info}
 
 

@@ -17,8 +17,8 @@ Each script's `get_config()` is part of this one's; `--set` overrides any field 
 `--set batch_size=8`), and `run_info.json` records the whole config, the backend, the package
 versions and the git commit.
 
-Cost: the sum of the scripts' (see their docstrings): about 3.5 hours on one H200 with JAX at the
-target >= 100 generator-step images/s (the Train-40k run is 2 of them); weeks on 2 CPU cores.
+Cost: the sum of the scripts' (see their docstrings): about 3 hours on one H200 with JAX at the
+target >= 100 generator-step images/s (the Train-40k run is 2 of them); months on 2 CPU cores.
 `--smoke`: about a minute on 2 CPU cores.
 
 Writes `<output_dir>/index.md` (links to every table, figure and labeling sheet) and

@@ -16,11 +16,14 @@ L1_LOSS_ALPHA (the weight of the spatially discounted l1 in the generator loss),
 varies `table3.fields = ["L1_LOSS_ALPHA"]` by default; the table header names the fields varied.
 
 Cost: 2 x 4 epochs of Train-40k (2 x 10,000 generator steps at batch 16) after the base run:
-on one H200 at >= 100 generator-step images/s about 1 hour; on 2 CPU cores ~11 days.
+on one H200 at >= 100 generator-step images/s about 1 hour; on 2 CPU cores (~0.1 images/s)
+~5 weeks.
 `--smoke`: seconds after the base run.
 
 Writes under --output_dir (default outputs/table3_l1_weight): runs/, images/, per_image.csv,
-labeling_sheet.csv (+ private/ key, to_label/), table.md / table.csv, figure.png, run_info.json.
+labeling_sheet.csv (+ private/ key, to_label/),
+summary.md / summary.csv (the table; make_table.py adds table.md with the label counts),
+figure.png, run_info.json.
 
 Expected result (the paper): the paper kept 1.2 after comparing the label counts of the two
 columns; the smoke set only checks the plumbing.
@@ -73,7 +76,7 @@ def run(cfg, env, splits=None):
     rows = _training.evaluate_columns(out, title(cfg), sources, splits.eval[spec["eval_split"]], cfg, header)
     fig = _training.figure(out / "figure.png", out, rows, list(sources))
     info = _training.write_run_info(out, "table3_l1_weight", cfg, env, {"columns": list(sources)})
-    return {"table": out / "table.md", "sheet": out / "labeling_sheet.csv", "figure": fig, "run_info": info}
+    return {"table": out / "summary.md", "sheet": out / "labeling_sheet.csv", "figure": fig, "run_info": info}
 
 
 def main(argv):

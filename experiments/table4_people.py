@@ -12,11 +12,14 @@ labeling sheet over both columns. On the synthetic set, "no people" are the scen
 backgrounds.
 
 Cost: 2 x 4 epochs of 2,000 images (2 x 500 generator steps at batch 16) after the base run: on
-one H200 at >= 100 generator-step images/s about 3 minutes; on 2 CPU cores ~13 hours.
+one H200 at >= 100 generator-step images/s about 3 minutes; on 2 CPU cores (~0.1 images/s)
+~2 days.
 `--smoke`: seconds after the base run.
 
 Writes under --output_dir (default outputs/table4_people): runs/, images/, per_image.csv,
-labeling_sheet.csv (+ private/, to_label/), table.md / table.csv, figure.png, run_info.json.
+labeling_sheet.csv (+ private/, to_label/),
+summary.md / summary.csv (the table; make_table.py adds table.md with the label counts),
+figure.png, run_info.json.
 
 Expected result (the paper): label counts of the two columns (the paper's comparison of training
 on images with and without people); the smoke set only checks the plumbing.
@@ -54,7 +57,7 @@ def run(cfg, env, splits=None):
     rows = _training.evaluate_columns(out, title, sources, splits.eval[spec["eval_split"]], cfg, header)
     fig = _training.figure(out / "figure.png", out, rows, list(sources))
     info = _training.write_run_info(out, "table4_people", cfg, env, {"columns": list(sources)})
-    return {"table": out / "table.md", "sheet": out / "labeling_sheet.csv", "figure": fig, "run_info": info}
+    return {"table": out / "summary.md", "sheet": out / "labeling_sheet.csv", "figure": fig, "run_info": info}
 
 
 def main(argv):

@@ -14,13 +14,15 @@ below; override with `--set key=value` (e.g. `--set batch_size=8 --set base_run.
 
 Cost (benchmarks/inpaint_training.py; 40,000 generator steps x 16 images): on one H200 with JAX
 at the target >= 100 generator-step images/s, under 2 hours; on the 2-core CPU machine about
-0.35 generator-step images/s (TensorFlow, shared machine), i.e. ~21 days: use a GPU.
+0.1 generator-step images/s (TensorFlow; extrapolated from 128x128 / batch 4 on the shared
+machine, docs/training.md), i.e. ~2 months: use a GPU.
 `--smoke`: under a minute on 2 CPU cores.
 
 Writes under --output_dir (default outputs/table5_epochs): runs/train-40k/ (snapshots,
 scalars.csv), images/<image>/{original,hole,<column>}.png, per_image.csv, labeling_sheet.csv
-(blind, shuffled; key in private/), table.md / table.csv (columns epoch 4 | epoch 8 | epoch 12 |
-epoch 16 | Places2 baseline), figure.png, run_info.json (the full config, backend, package
+(blind, shuffled; key in private/), summary.md / summary.csv (the table, columns epoch 4 |
+epoch 8 | epoch 12 | epoch 16 | Places2 baseline; make_table.py adds table.md with the label
+counts), figure.png, run_info.json (the full config, backend, package
 versions, git commit).
 
 Expected result (the paper): label counts per column from the raters; the paper's gradient-norm
@@ -66,7 +68,7 @@ def run(cfg, env, splits=None):
     rows = _training.evaluate_columns(out, TITLE, sources, samples, cfg, header)
     fig = _training.figure(out / "figure.png", out, rows, list(sources))
     info = _training.write_run_info(out, "table5_epochs", cfg, env, {"columns": list(sources)})
-    return {"table": out / "table.md", "sheet": out / "labeling_sheet.csv", "figure": fig, "run_info": info}
+    return {"table": out / "summary.md", "sheet": out / "labeling_sheet.csv", "figure": fig, "run_info": info}
 
 
 def main(argv):

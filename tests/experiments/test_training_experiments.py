@@ -72,13 +72,13 @@ def test_killed_run_continues_to_the_uninterrupted_tables(paper, tmp_path, monke
     import table5_epochs
     env = _training.Environment(output_dir=tmp_path / "t5", runs_dir=tmp_path / "t5" / "runs", verbose=0)
     table5_epochs.run(table5_epochs.get_config("smoke"), env)
-    assert _table_rows(tmp_path / "t5" / "table.md") == _table_rows(paper["out"] / "table5_epochs" / "table.md")
+    assert _table_rows(tmp_path / "t5" / "summary.md") == _table_rows(paper["out"] / "table5_epochs" / "summary.md")
 
 
 def test_tables_have_the_papers_columns(paper):
     out = paper["out"]
     for script, columns in PAPER_COLUMNS.items():
-        table = out / script / "table.md"
+        table = out / script / "summary.md"
         assert _header(table) == columns, script
         rows = {r.split("|")[1].strip(): r for r in _table_rows(table)[2:]}
         assert {"good", "okay", "striped", "solid", "mean l1 in hole"} <= set(rows)
@@ -88,15 +88,16 @@ def test_tables_have_the_papers_columns(paper):
     text = table6.read_text()
     assert "gradient norm (ours, gone.metrics)" in text and "gradient norm (paper scale, /255)" in text
     assert "0.000183" in text
-    header3 = (out / "table3_l1_weight" / "table.md").read_text().splitlines()[0]
+    header3 = (out / "table3_l1_weight" / "summary.md").read_text().splitlines()[0]
     assert "L1_LOSS_ALPHA varied" in header3
-    assert "RANDOM INPAINTING WEIGHTS" in (out / "table5_epochs" / "table.md").read_text()
+    assert "RANDOM INPAINTING WEIGHTS" in (out / "table5_epochs" / "summary.md").read_text()
 
 
 def test_sheets_are_blind_across_columns(paper):
     for script, columns in PAPER_COLUMNS.items():
         folder = paper["out"] / script
         results = list(csv.DictReader(open(folder / "per_image.csv", newline="")))
+        assert {r["columns"] for r in results} == set(columns)  # what make_table.py groups by
         sheet = list(csv.DictReader(open(folder / "labeling_sheet.csv", newline="")))
         key = list(csv.DictReader(open(folder / "private" / "labeling_key.csv", newline="")))
         assert len(sheet) == len(results) == len(key) == 2 * len(columns)

@@ -70,6 +70,7 @@ def test_train_two_steps_snapshot_and_resume(image_paths, tmp_path):
     snapshot = latest_snapshot(log_dir)
     assert snapshot is not None and snapshot.name == "snap-2.npz"
     assert (log_dir / "scalars.csv").read_text().count(",losses/g_loss,") == 2
+    assert list(log_dir.glob("events.out.tfevents.*"))  # tf.summary on TF, tensorboardX on JAX
 
     # continuing from the snapshot is exact: step 3 from the live trainer == step 3 after restore
     saved_g = _values(trainer.generator.trainable_variables)

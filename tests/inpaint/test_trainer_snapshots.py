@@ -1,6 +1,7 @@
 """`python -m inpaint.train`: epochs, epoch snapshots kept, --keep, temp files, resume, scalars.csv.
 
-Tiny setup: 4 images of 64x64, batch 2, so one epoch = 2 generator steps (each after 5 critic steps).
+Tiny setup: 4 images of 64x64, batch 2, so one epoch = 2 generator steps; coarse pretraining
+(no critic steps, as the original) keeps the two CLI runs cheap.
 """
 import csv
 
@@ -14,7 +15,7 @@ from inpaint.trainer import InpaintTrainer
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 TINY = ["--set", "IMG_SHAPES=[64, 64, 3]", "--set", "HEIGHT=32", "--set", "WIDTH=32",
-        "--set", "MAX_DELTA_HEIGHT=8", "--set", "MAX_DELTA_WIDTH=8", "--batch-size", "2"]
+        "--set", "MAX_DELTA_HEIGHT=8", "--set", "MAX_DELTA_WIDTH=8", "--batch-size", "2", "--pretrain-coarse"]
 
 
 @pytest.fixture(scope="module")
