@@ -102,7 +102,8 @@ def base_config(arg=None) -> dict:
         "eval": {"strategy": "dilated", "limit": None},
         "data": {"synth_scenes": {"train": 2, "val": 2, "test": 2} if smoke else
                  {"train": 24, "val": 8, "test": 8},
-                 "synth_size": 64 if smoke else 256},
+                 "synth_size": 64 if smoke else 256,
+                 "limit_train": None},  # COCO: at most this many images per training split
     }
     if runlocal:
         cfg["data"]["limit_train"] = 64
@@ -312,7 +313,9 @@ def inpaint_config(cfg, n_train, overrides=None):
 def _trainer(config, cfg, log_dir, verbose):
     from inpaint.trainer import InpaintTrainer
 
-    key = json.dumps({k: v for k, v in config.to_dict().items() if k not in ("LEARNING_RATE", "LOG_DIR")},
+    # fields the compiled steps do not read (the learning rate is an optimizer variable)
+    unused = ("LEARNING_RATE", "LOG_DIR", "TRAIN_SPE", "VAL_PSTEPS", "MAX_ITERS")
+    key = json.dumps({k: v for k, v in config.to_dict().items() if k not in unused},
                      sort_keys=True, default=str) + cfg["optimizer"]
     trainer = _TRAINERS.get(key)
     if trainer is None:

@@ -147,7 +147,7 @@ def test_fig5_curves_and_early_stopping(paper):
     assert lrs == {1e-5, 1e-4, 1e-3}
 
 
-def test_coco_splits_feed_training_and_evaluation(tmp_path):
+def test_coco_splits_feed_training_and_evaluation(tmp_path, monkeypatch):
     """COCO-format fixture: manifests + image root give the training paths and test samples."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("tiny_coco_fixture", REPO / "tests" / "data_prep" / "conftest.py")
@@ -155,6 +155,7 @@ def test_coco_splits_feed_training_and_evaluation(tmp_path):
     spec.loader.exec_module(module)
     root = tmp_path / "coco"
     module.make_tiny_coco(root)
+    monkeypatch.setenv("GONE_WEIGHTS_DIR", str(tmp_path / "no_weights"))
     from data_prep import coco_splits
     sizes = {"train-40k": 40, "train-2k": 12, "train-2k-no-people": 4, "val-100": 10,
              "val-100-no-large-crop": 8, "test-100-no-large-crop": 6}
@@ -168,6 +169,15 @@ def test_coco_splits_feed_training_and_evaluation(tmp_path):
     assert len(splits.train["train-40k"]) == 40 and len(splits.train["train-2k-no-people"]) == 4
     assert all(pathlib.Path(p).is_file() for p in splits.train["train-40k"])
     assert len(splits.eval["test-100-no-large-crop"]) == 6
+    # a training script end to end on the COCO fixture (tiny: 4 images, 2 + 1 epochs)
+    import table4_people
+    cfg = _training.apply_overrides(table4_people.get_config("smoke"), [
+        "data.limit_train=4", "base_run.epochs=2", "base_run.table5_epochs=[1, 2]", "base_run.from_epoch=1",
+        "table4.epochs=1", "eval.limit=2"])
+    table4_people.run(cfg, env)
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "- data: COCO" in summary and _header(tmp_path / "out" / "summary.md") == PAPER_COLUMNS["table4_people"]
+    assert len(list(csv.DictReader(open(tmp_path / "out" / "labeling_sheet.csv", newline="")))) == 4
     # the CLI's manifests take the image root too (--coco_dir)
     paths = resolve_image_source(str(root / "gone_splits" / "val-100-no-large-crop.json"), coco_dir=str(root))
     assert len(paths) == 8 and all(pathlib.Path(p).parent == root / "val2014" for p in paths)
