@@ -10,17 +10,27 @@ import numpy as np
 from keras import layers as KL
 from keras import ops
 
+from mrcnn import training, transform
 from mrcnn.backbone import BatchNorm, conv_block, identity_block, resnet_graph  # noqa: F401
-from mrcnn.detection import DetectionLayer, refine_detections_graph  # noqa: F401
-from mrcnn.fpn import fpn_graph
+from mrcnn.graph import build_backbone_and_rpn, check_image_size
 from mrcnn.heads import build_fpn_mask_graph, fpn_classifier_graph
-from mrcnn.ops import parse_image_meta_graph  # noqa: F401
-from mrcnn.proposal import (ProposalLayer, apply_box_deltas_graph, clip_boxes_graph,  # noqa: F401
-                            denorm_boxes_graph, norm_boxes_graph)
-from mrcnn.roi_align import PyramidROIAlign  # noqa: F401
-from mrcnn.rpn import build_rpn_model, rpn_graph  # noqa: F401
-from mrcnn.weights import WeightLoadError, WeightsMismatchError  # noqa: F401  (re-export)
+from mrcnn.proposal import ProposalLayer
 from mrcnn.weights import load_weights as _load_weights, save_weights as _save_weights
+
+# Matterport's modellib names, importable from here as from mrcnn/model.py:
+from mrcnn.data_generator import DataGenerator, build_rpn_targets, data_generator, load_image_gt  # noqa: F401,E402
+from mrcnn.detection import DetectionLayer, refine_detections_graph  # noqa: F401,E402
+from mrcnn.detection_targets import DetectionTargetLayer  # noqa: F401,E402
+from mrcnn.losses import (mrcnn_bbox_loss_graph, mrcnn_class_loss_graph, mrcnn_mask_loss_graph,  # noqa: F401,E402
+                          rpn_bbox_loss_graph, rpn_class_loss_graph)
+from mrcnn.ops import parse_image_meta_graph  # noqa: F401,E402
+from mrcnn.proposal import apply_box_deltas_graph, clip_boxes_graph, denorm_boxes_graph, norm_boxes_graph  # noqa: F401,E402
+from mrcnn.roi_align import PyramidROIAlign  # noqa: F401,E402
+from mrcnn.rpn import rpn_graph  # noqa: F401,E402
+from mrcnn.transform import (compose_image_meta, compute_backbone_shapes, mold_image, mold_inputs,  # noqa: F401,E402
+                             parse_image_meta, unmold_detections, unmold_image)
+from mrcnn.transform import paste_masks, unmold_boxes as _unmold_boxes  # noqa: F401,E402  (benchmarks import them here)
+from mrcnn.weights import WeightLoadError, WeightsMismatchError  # noqa: F401,E402
 
 logger = logging.getLogger(__name__)
 
@@ -64,33 +74,6 @@ class SelectClassMasks(KL.Layer):
         return tuple(input_shape[1][:-1])
 
 
-def check_image_size(config):
-    h, w = config.IMAGE_SHAPE[:2]
-    if h / 2 ** 6 != int(h / 2 ** 6) or w / 2 ** 6 != int(w / 2 ** 6):
-        raise ValueError("Image size must be dividable by 2 at least 6 times to avoid fractions "
-                         "when downscaling and upscaling, e.g. 256, 320, 384, 448, 512, ...")
-
-
-def build_backbone_and_rpn(input_image, config):
-    """Backbone + FPN + shared RPN. Returns (rpn_feature_maps [P2..P6], mrcnn_feature_maps
-    [P2..P5], rpn_class_logits, rpn_class, rpn_bbox) — shared by inference and training graphs."""
-    if callable(config.BACKBONE):
-        _, C2, C3, C4, C5 = config.BACKBONE(input_image, stage5=True, train_bn=config.TRAIN_BN)
-    else:
-        _, C2, C3, C4, C5 = resnet_graph(input_image, config.BACKBONE, stage5=True,
-                                         train_bn=config.TRAIN_BN)
-    P2, P3, P4, P5, P6 = fpn_graph([C2, C3, C4, C5], config.TOP_DOWN_PYRAMID_SIZE)
-    rpn_feature_maps = [P2, P3, P4, P5, P6]
-    mrcnn_feature_maps = [P2, P3, P4, P5]
-    rpn = build_rpn_model(config.RPN_ANCHOR_STRIDE, len(config.RPN_ANCHOR_RATIOS),
-                          config.TOP_DOWN_PYRAMID_SIZE)
-    level_outputs = [rpn([p]) for p in rpn_feature_maps]
-    names = ["rpn_class_logits", "rpn_class", "rpn_bbox"]
-    outputs = [KL.Concatenate(axis=1, name=n)([lo[i] for lo in level_outputs])
-               for i, n in enumerate(names)]
-    return (rpn_feature_maps, mrcnn_feature_maps) + tuple(outputs)
-
-
 def build_inference_model(config):
     """keras.Model([input_image, input_image_meta, input_anchors] ->
     [detections, mrcnn_class, mrcnn_bbox, mrcnn_mask, rpn_rois, rpn_class, rpn_bbox])."""
@@ -117,58 +100,8 @@ def build_inference_model(config):
 
 
 # ---------------------------------------------------------------------------------------------
-# full-size masks on the accelerator
-# ---------------------------------------------------------------------------------------------
-def _resize_weights(start, length, out_size, in_size):
-    """[N, out_size, in_size] bilinear weights that map a length-`in_size` mask onto pixels
-    [start, start + length) of an axis of `out_size` pixels (zero elsewhere). Pixel-centre
-    mapping src = (dst + 0.5) * in / length - 0.5 with a zero border, like skimage/scipy
-    resize(order=1, mode='constant') used by utils.unmold_mask."""
-    start = ops.cast(start, "float32")[:, None, None]
-    length = ops.cast(length, "float32")[:, None, None]
-    dst = ops.arange(out_size, dtype="float32")[None, :, None] - start
-    src = (dst + 0.5) * (float(in_size) / ops.maximum(length, 1.0)) - 0.5
-    k = ops.arange(in_size, dtype="float32")[None, None, :]
-    w = ops.maximum(1.0 - ops.abs(src - k), 0.0)
-    inside = ops.logical_and(dst >= 0.0, dst < length)
-    return ops.where(inside, w, ops.zeros_like(w))
-
-
-def paste_masks(masks, boxes, height, width, threshold=0.5):
-    """masks [N, h, w] float (box-relative), boxes [N, 4] int pixels (y1, x1, y2, x2 exclusive)
-    -> bool [height, width, N], computed with keras.ops (on the accelerator) as two small
-    matrix products per instance."""
-    masks = ops.convert_to_tensor(masks, dtype="float32")
-    boxes = ops.convert_to_tensor(boxes, dtype="int32")
-    mh, mw = masks.shape[1], masks.shape[2]
-    ry = _resize_weights(boxes[:, 0], boxes[:, 2] - boxes[:, 0], int(height), mh)  # [N, H, mh]
-    rx = _resize_weights(boxes[:, 1], boxes[:, 3] - boxes[:, 1], int(width), mw)  # [N, W, mw]
-    full = ops.matmul(ops.matmul(ry, masks), ops.transpose(rx, (0, 2, 1)))  # [N, H, W]
-    return ops.transpose(full >= threshold, (1, 2, 0))
-
-
-# ---------------------------------------------------------------------------------------------
 # MaskRCNN
 # ---------------------------------------------------------------------------------------------
-def _as_rgb(image, index):
-    """Accept RGB, grayscale (2-D or HxWx1) and RGBA images; anything else is a clear error."""
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"detect(): image {index} is a {type(image).__name__}, expected a numpy "
-                        "array (RGB uint8 HxWx3)")
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    elif image.ndim == 3 and image.shape[2] == 1:
-        image = np.concatenate([image] * 3, axis=-1)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = image[..., :3]
-    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
-        raise ValueError(f"detect(): image {index} has shape {image.shape}; expected HxWx3 RGB "
-                         "(grayscale HxW and RGBA HxWx4 are converted)")
-    if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
-        raise ValueError(f"detect(): image {index} has dtype {image.dtype}; expected uint8")
-    return image
-
-
 class MaskRCNN:
     """Matterport's MaskRCNN: MaskRCNN(mode="inference"|"training", config, model_dir)."""
 
@@ -193,7 +126,6 @@ class MaskRCNN:
 
     def build(self, mode, config):
         if mode == "training":
-            from mrcnn import training
             return training.build_training_model(config, self.stop_target_gradients)
         return build_inference_model(config)
 
@@ -218,26 +150,68 @@ class MaskRCNN:
     # --- training delegation ---------------------------------------------------------------
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
               **kwargs):
-        from mrcnn import training
         return training.train(self, train_dataset, val_dataset, learning_rate, epochs, layers,
                               augmentation=augmentation, **kwargs)
 
     def set_log_dir(self, model_path=None):
-        from mrcnn import training
         return training.set_log_dir(self, model_path)
 
     def find_last(self):
-        from mrcnn import training
         return training.find_last(self)
 
     def get_anchors(self, image_shape):
-        from mrcnn.transform import get_anchors
-        return get_anchors(self.config, image_shape)
+        return transform.get_anchors(self.config, image_shape)
 
     # --- inference -------------------------------------------------------------------------
+    # Where the mask head runs: "all" = every one of the DETECTION_MAX_INSTANCES detection slots
+    # (Matterport's graph), "kept" = only the rows the detection layer kept (class id > 0), in a
+    # power-of-two bucket, the other slots' masks left 0. A row's mask depends only on its own
+    # box (ROI align + per-ROI convolutions), so the kept rows' masks are the same; on a CPU this
+    # saves most of the head's ~57 GMAC (100 slots) when few objects are found. "auto" = "kept"
+    # on a CPU, "all" on an accelerator (there the feature maps would go to the host and back).
+    mask_head_rois = "auto"
+
+    def _mask_head_on_kept(self):
+        mode = self.mask_head_rois
+        if mode not in ("auto", "kept", "all"):
+            raise ValueError(f"mask_head_rois must be 'auto', 'kept' or 'all', got {mode!r}")
+        if mode != "auto":
+            return mode == "kept"
+        if keras.backend.backend() == "jax":
+            import jax
+            return jax.default_backend() == "cpu"
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+            return not tf.config.list_logical_devices("GPU")
+        return True
+
+    def _predict_kept(self, inputs):
+        """(detections, class masks [B, N, h, w]) with the mask head on the kept rows only: one
+        model up to the detections and P2..P5, one for the mask head (same layers and weights)."""
+        fns = self._predict_fns.get("kept")
+        if fns is None:
+            m = self.keras_model
+            det = m.outputs[0]
+            feats = [m.get_layer(f"fpn_p{i}").output for i in (2, 3, 4, 5)]
+            head = keras.Model([det, m.inputs[1]] + feats, SelectClassMasks()([det, m.outputs[3]]))
+            head.input_spec = None   # any number of detection rows (the graph's own shape says N)
+            fns = (keras.Model(m.inputs, [det] + feats).predict_on_batch, head.predict_on_batch)
+            self._predict_fns["kept"] = fns
+        detections, *feats = [np.asarray(o) for o in fns[0](inputs)]
+        slots = detections.shape[1]
+        masks = np.zeros(detections.shape[:2] + tuple(self.config.MASK_SHAPE), np.float32)
+        n = int((detections[..., 4] > 0).sum(axis=1).max())
+        if n:
+            rows = min(slots, 1 << (n - 1).bit_length())   # few distinct shapes: few traces
+            masks[:, :rows] = np.asarray(fns[1]([detections[:, :rows], inputs[1]] + feats))
+        return detections, masks
+
     def _predict(self, molded, metas, anchors, full_outputs=False):
         """Run the network on one padded batch. Returns numpy (detections, class masks
         [B, N, h, w]) or all seven outputs."""
+        if not full_outputs and self._mask_head_on_kept():
+            return self._predict_kept([molded.astype(np.float32), metas.astype(np.float32),
+                                       anchors.astype(np.float32)])
         key = "all" if full_outputs else "det"
         fn = self._predict_fns.get(key)
         if fn is None:
@@ -262,7 +236,6 @@ class MaskRCNN:
         image), each also printed with log()."""
         if self.mode != "inference":
             raise ValueError("run_graph() needs a model created with mode='inference'")
-        from mrcnn import transform
         names = [name for name, _ in outputs]
         probe = keras.Model(self.keras_model.inputs, [tensor for _, tensor in outputs])
         molded, metas, _ = transform.mold_inputs(list(images), self.config)
@@ -310,15 +283,14 @@ class MaskRCNN:
             raise ValueError(f"mask_paste must be 'numpy' or 'device', got {mask_paste!r}")
         if isinstance(images, np.ndarray) and images.ndim in (2, 3):
             images = [images]
-        images = [_as_rgb(im, i) for i, im in enumerate(images)]
+        images = [transform.as_rgb(im, i) for i, im in enumerate(images)]
         if not images:
             return []
-        from mrcnn import transform
         config = self.config
         batch_size = int(batch_size or config.BATCH_SIZE)
         if verbose:
             logger.info("Processing %d images", len(images))
-        molded, metas, windows = transform.mold_inputs(images, config)
+        molded, metas, windows = transform.mold_inputs(images, config, checked=True)
         results = [None] * len(images)
         # group by molded shape (differs only in resize modes without a fixed square)
         by_shape = {}
@@ -340,69 +312,9 @@ class MaskRCNN:
                 for j, i in enumerate(chunk):
                     mrcnn_mask = np.broadcast_to(class_masks[j][..., None],
                                                  class_masks[j].shape + (n_cls,))
-                    results[i] = self._unmold(detections[j], mrcnn_mask, images[i].shape,
-                                              molded[i].shape, windows[i], mask_paste)
+                    rois, class_ids, scores, masks = transform.unmold_detections(
+                        detections[j], mrcnn_mask, images[i].shape, molded[i].shape, windows[i], mask_paste)
+                    results[i] = {"rois": rois, "class_ids": class_ids, "scores": scores, "masks": masks}
                 if progress is not None:
                     progress.add(len(chunk))
         return results
-
-    def _unmold(self, detections, mrcnn_mask, original_shape, molded_shape, window, mask_paste):
-        from mrcnn import transform
-        if mask_paste == "numpy":
-            rois, class_ids, scores, masks = transform.unmold_detections(
-                detections, mrcnn_mask, original_shape, molded_shape, window)
-        else:
-            # boxes/ids/scores through the numpy path with empty masks, then paste on device
-            zero_ix = np.where(detections[:, 4] == 0)[0]
-            n = zero_ix[0] if zero_ix.shape[0] > 0 else detections.shape[0]
-            small = mrcnn_mask[np.arange(n), :, :, detections[:n, 4].astype(np.int32)]
-            rois, class_ids, scores, keep = _unmold_boxes(detections[:n], original_shape,
-                                                          molded_shape, window)
-            small = small[keep]
-            if len(class_ids):
-                masks = np.asarray(ops.convert_to_numpy(
-                    paste_masks(small, rois, original_shape[0], original_shape[1])))
-            else:
-                masks = np.zeros(tuple(original_shape[:2]) + (0,), bool)
-        return {"rois": rois.astype(np.int32), "class_ids": class_ids.astype(np.int32),
-                "scores": scores.astype(np.float32), "masks": masks}
-
-
-def _unmold_boxes(detections, original_shape, molded_shape, window):
-    """Box arithmetic of unmold_detections (same float ops) without the numpy mask resize.
-    Returns rois, class_ids, scores of the kept rows and the keep mask (non-zero area)."""
-    from mrcnn import utils
-    boxes = detections[:, :4]
-    class_ids = detections[:, 4].astype(np.int32)
-    scores = detections[:, 5]
-    wy1, wx1, wy2, wx2 = utils.norm_boxes(window, molded_shape[:2])
-    shift = np.array([wy1, wx1, wy1, wx1])
-    wh, ww = wy2 - wy1, wx2 - wx1
-    boxes = np.divide(boxes - shift, np.array([wh, ww, wh, ww]))
-    boxes = utils.denorm_boxes(boxes, original_shape[:2])
-    keep = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) > 0
-    return boxes[keep], class_ids[keep], scores[keep], keep
-
-
-# Matterport's other modellib names live in their own modules; resolved lazily (PEP 562)
-# because mrcnn.training imports this module.
-_LAZY_EXPORTS = {
-    "mold_image": "mrcnn.transform", "unmold_image": "mrcnn.transform",
-    "compose_image_meta": "mrcnn.transform", "parse_image_meta": "mrcnn.transform",
-    "mold_inputs": "mrcnn.transform", "unmold_detections": "mrcnn.transform",
-    "compute_backbone_shapes": "mrcnn.transform",
-    "DetectionTargetLayer": "mrcnn.detection_targets", "detection_targets_graph": "mrcnn.detection_targets",
-    "rpn_class_loss_graph": "mrcnn.losses", "rpn_bbox_loss_graph": "mrcnn.losses",
-    "mrcnn_class_loss_graph": "mrcnn.losses", "mrcnn_bbox_loss_graph": "mrcnn.losses",
-    "mrcnn_mask_loss_graph": "mrcnn.losses",
-    "build_rpn_targets": "mrcnn.data_generator", "load_image_gt": "mrcnn.data_generator",
-    "DataGenerator": "mrcnn.data_generator", "data_generator": "mrcnn.data_generator",
-}
-
-
-def __getattr__(name):
-    module = _LAZY_EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mrcnn.model' has no attribute {name!r}")
-    import importlib
-    return getattr(importlib.import_module(module), name)

@@ -20,6 +20,7 @@ from gonefiles import write_atomic
 from mrcnn import transform
 from mrcnn.data_generator import DataGenerator
 from mrcnn.detection_targets import DetectionTargetLayer
+from mrcnn.graph import build_backbone_and_rpn, check_image_size
 from mrcnn.heads import build_fpn_mask_graph, fpn_classifier_graph
 from mrcnn.losses import (mrcnn_bbox_loss_graph, mrcnn_class_loss_graph, mrcnn_mask_loss_graph,
                           rpn_bbox_loss_graph, rpn_class_loss_graph, weight_decay_loss)
@@ -139,8 +140,6 @@ def build_training_model(config, stop_target_gradients=False):
     Outputs: rpn_class_logits, rpn_class, rpn_bbox, mrcnn_class_logits, mrcnn_class, mrcnn_bbox,
     mrcnn_mask, rpn_rois, output_rois, then the five losses.
     """
-    from mrcnn.model import build_backbone_and_rpn, check_image_size  # lazy: model imports us
-
     check_image_size(config)
     h, w = (int(s) for s in config.IMAGE_SHAPE[:2])
     channels = int(config.IMAGE_SHAPE[2])

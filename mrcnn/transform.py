@@ -1,11 +1,13 @@
-"""Numpy pre- and post-processing around the Mask R-CNN network (Matterport's `model.py`
-helpers: mold_image, compose_image_meta, mold_inputs, unmold_detections, get_anchors, ...).
-Faithful numerics: molding subtracts the float64 MEAN_PIXEL (the model casts to float32),
-image_meta is float64, detections are un-molded with float32 window arithmetic.
+"""Pre- and post-processing around the Mask R-CNN network, in one place (Matterport's `model.py`
+helpers: mold_image, compose_image_meta, mold_inputs, unmold_detections, get_anchors, ...):
+image checks, molding, anchors, box unmolding and mask pasting (numpy, or keras.ops on the
+accelerator). Faithful numerics: molding subtracts the float64 MEAN_PIXEL (the model casts to
+float32), image_meta is float64, detections are un-molded with float32 window arithmetic.
 """
 import math
 
 import numpy as np
+from keras import ops
 
 from mrcnn import utils
 
@@ -48,15 +50,29 @@ def parse_image_meta(meta):
     }
 
 
-def _check_image(image, index):
+def as_rgb(image, index=0):
+    """Accept RGB, grayscale (2-D or HxWx1) and RGBA images (converted to RGB); anything else
+    is a clear one-line error naming the image."""
     if not isinstance(image, np.ndarray):
-        raise TypeError(f"image {index}: expected a numpy array (RGB uint8 HxWx3), got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"image {index}: expected an RGB array [H, W, 3], got shape {image.shape}")
+        raise TypeError(f"image {index} is a {type(image).__name__}, expected a numpy "
+                        "array (RGB uint8 HxWx3)")
+    if image.ndim == 2:
+        image = np.stack([image] * 3, axis=-1)
+    elif image.ndim == 3 and image.shape[2] == 1:
+        image = np.concatenate([image] * 3, axis=-1)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[..., :3]
+    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
+        raise ValueError(f"image {index} has shape {image.shape}; expected HxWx3 RGB "
+                         "(grayscale HxW and RGBA HxWx4 are converted)")
+    if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
+        raise ValueError(f"image {index} has dtype {image.dtype}; expected uint8")
+    return image
 
 
-def mold_inputs(images, config):
+def mold_inputs(images, config, checked=False):
     """Resize, pad and mold a list of RGB images (any number, same sizes not required).
+    Images go through as_rgb unless `checked` says the caller did it already.
 
     Returns (molded_images [N, H, W, 3] float64, image_metas [N, META] float64,
     windows [N, 4] int, the image area inside each molded image).
@@ -65,7 +81,8 @@ def mold_inputs(images, config):
         raise ValueError("mold_inputs: no images given")
     molded_images, image_metas, windows = [], [], []
     for index, image in enumerate(images):
-        _check_image(image, index)
+        if not checked:
+            image = as_rgb(image, index)
         molded_image, window, scale, padding, crop = utils.resize_image(
             image, min_dim=config.IMAGE_MIN_DIM, min_scale=config.IMAGE_MIN_SCALE,
             max_dim=config.IMAGE_MAX_DIM, mode=config.IMAGE_RESIZE_MODE)
@@ -127,42 +144,78 @@ def _backbone_key(config):
 #  Detections
 ############################################################
 
-def unmold_detections(detections, mrcnn_mask, original_image_shape, image_shape, window):
+def unmold_boxes(detections, original_shape, molded_shape, window):
+    """Boxes of one image's detections [n, 6] (normalized in the molded image) -> original
+    pixels, in float32 window arithmetic as the original. Returns rois int32, class_ids int32,
+    scores float32 of the rows whose box keeps a non-zero area, and that keep mask."""
+    boxes = detections[:, :4]
+    class_ids = detections[:, 4].astype(np.int32)
+    scores = detections[:, 5]
+    # Window-relative normalized boxes -> original-image normalized -> pixels.
+    wy1, wx1, wy2, wx2 = utils.norm_boxes(window, molded_shape[:2])
+    shift = np.array([wy1, wx1, wy1, wx1])
+    wh, ww = wy2 - wy1, wx2 - wx1
+    boxes = np.divide(boxes - shift, np.array([wh, ww, wh, ww]))
+    boxes = utils.denorm_boxes(boxes, original_shape[:2])
+    keep = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) > 0
+    return (boxes[keep].astype(np.int32), class_ids[keep], scores[keep].astype(np.float32), keep)
+
+
+def unmold_detections(detections, mrcnn_mask, original_image_shape, image_shape, window, mask_paste="numpy"):
     """Network output of one image -> results in original-image pixels.
 
     detections: [N, (y1, x1, y2, x2, class_id, score)] normalized, zero rows at the end.
     mrcnn_mask: [N, h, w, num_classes]. original_image_shape: [H, W, C] before resizing.
     image_shape: [H, W, C] of the molded image. window: (y1, x1, y2, x2) pixels in it.
+    mask_paste: "numpy" (Matterport's utils.unmold_mask, faithful) or "device" (paste_masks,
+    keras.ops on the accelerator).
     Returns boxes int32 [n, 4], class_ids int32 [n], scores float32 [n], masks bool [H, W, n];
     detections whose box has zero area in original pixels are dropped.
     """
+    if mask_paste not in ("numpy", "device"):
+        raise ValueError(f"mask_paste must be 'numpy' or 'device', got {mask_paste!r}")
     zero_ix = np.where(detections[:, 4] == 0)[0]
     n = zero_ix[0] if zero_ix.shape[0] > 0 else detections.shape[0]
-    boxes = detections[:n, :4]
-    class_ids = detections[:n, 4].astype(np.int32)
-    scores = detections[:n, 5]
-    masks = mrcnn_mask[np.arange(n), :, :, class_ids]
-
-    # Window-relative normalized boxes -> original-image normalized -> pixels.
-    wy1, wx1, wy2, wx2 = utils.norm_boxes(window, image_shape[:2])
-    shift = np.array([wy1, wx1, wy1, wx1])
-    wh = wy2 - wy1
-    ww = wx2 - wx1
-    scale = np.array([wh, ww, wh, ww])
-    boxes = np.divide(boxes - shift, scale)
-    boxes = utils.denorm_boxes(boxes, original_image_shape[:2])
-
-    exclude_ix = np.where((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) <= 0)[0]
-    if exclude_ix.shape[0] > 0:
-        boxes = np.delete(boxes, exclude_ix, axis=0)
-        class_ids = np.delete(class_ids, exclude_ix, axis=0)
-        scores = np.delete(scores, exclude_ix, axis=0)
-        masks = np.delete(masks, exclude_ix, axis=0)
-        n = class_ids.shape[0]
-
-    full_masks = [utils.unmold_mask(masks[i], boxes[i], original_image_shape) for i in range(n)]
-    if full_masks:
-        full_masks = np.stack(full_masks, axis=-1)
+    boxes, class_ids, scores, keep = unmold_boxes(detections[:n], original_image_shape, image_shape, window)
+    masks = mrcnn_mask[np.arange(n), :, :, detections[:n, 4].astype(np.int32)][keep]
+    height, width = (int(s) for s in original_image_shape[:2])
+    if not len(class_ids):
+        return boxes, class_ids, scores, np.zeros((height, width, 0), dtype=bool)
+    if mask_paste == "device":
+        full_masks = np.asarray(ops.convert_to_numpy(paste_masks(masks, boxes, height, width)))
     else:
-        full_masks = np.zeros(tuple(int(s) for s in original_image_shape[:2]) + (0,), dtype=bool)
+        full_masks = np.stack([utils.unmold_mask(masks[i], boxes[i], original_image_shape)
+                               for i in range(len(class_ids))], axis=-1)
     return boxes, class_ids, scores, full_masks
+
+
+############################################################
+#  Mask pasting on the accelerator
+############################################################
+
+def _resize_weights(start, length, out_size, in_size):
+    """[N, out_size, in_size] bilinear weights that map a length-`in_size` mask onto pixels
+    [start, start + length) of an axis of `out_size` pixels (zero elsewhere). Pixel-centre
+    mapping src = (dst + 0.5) * in / length - 0.5 with a zero border, like skimage/scipy
+    resize(order=1, mode='constant') used by utils.unmold_mask."""
+    start = ops.cast(start, "float32")[:, None, None]
+    length = ops.cast(length, "float32")[:, None, None]
+    dst = ops.arange(out_size, dtype="float32")[None, :, None] - start
+    src = (dst + 0.5) * (float(in_size) / ops.maximum(length, 1.0)) - 0.5
+    k = ops.arange(in_size, dtype="float32")[None, None, :]
+    w = ops.maximum(1.0 - ops.abs(src - k), 0.0)
+    inside = ops.logical_and(dst >= 0.0, dst < length)
+    return ops.where(inside, w, ops.zeros_like(w))
+
+
+def paste_masks(masks, boxes, height, width, threshold=0.5):
+    """masks [N, h, w] float (box-relative), boxes [N, 4] int pixels (y1, x1, y2, x2 exclusive)
+    -> bool [height, width, N], computed with keras.ops (on the accelerator) as two small
+    matrix products per instance."""
+    masks = ops.convert_to_tensor(masks, dtype="float32")
+    boxes = ops.convert_to_tensor(boxes, dtype="int32")
+    mh, mw = masks.shape[1], masks.shape[2]
+    ry = _resize_weights(boxes[:, 0], boxes[:, 2] - boxes[:, 0], int(height), mh)  # [N, H, mh]
+    rx = _resize_weights(boxes[:, 1], boxes[:, 3] - boxes[:, 1], int(width), mw)  # [N, W, mw]
+    full = ops.matmul(ops.matmul(ry, masks), ops.transpose(rx, (0, 2, 1)))  # [N, H, W]
+    return ops.transpose(full >= threshold, (1, 2, 0))

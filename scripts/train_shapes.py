@@ -46,6 +46,9 @@ def parse_args(argv=None):
     p.add_argument("--validation-steps", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", default="runs/shapes")
+    p.add_argument("--stop-target-gradients", action="store_true",
+                   help="treat the heads' ROI targets as constants (Matterport's graph lets the box "
+                        "targets train the RPN too, which can overflow to NaN from scratch at high --lr)")
     p.add_argument("--resume", action="store_true",
                    help="continue the last run under --out-dir from its last checkpoint (same options)")
     args = p.parse_args(argv)
@@ -119,7 +122,8 @@ def main(argv=None):
         datasets[name] = ds
 
     log_root = os.path.join(args.out_dir, "logs")
-    model = MaskRCNN(mode="training", config=train_config, model_dir=log_root)
+    model = MaskRCNN(mode="training", config=train_config, model_dir=log_root,
+                     stop_target_gradients=args.stop_target_gradients)
     if args.resume:
         try:
             last = model.find_last()
@@ -150,6 +154,7 @@ def main(argv=None):
         "batch": args.batch,
         "image_size": size,
         "learning_rate": args.lr,
+        "stop_target_gradients": args.stop_target_gradients,
         "train_images": args.train_images,
         "train_seconds": round(train_seconds, 1),
         "resumed_at_epoch": first_epoch if args.resume else None,

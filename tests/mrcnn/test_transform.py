@@ -124,8 +124,13 @@ def test_mold_inputs_many_images_and_unmold_image():
     assert molded.shape == (3, 64, 64, 3) and metas.shape == (3, 15) and windows.shape == (3, 4)
     y1, x1, y2, x2 = windows[2]
     np.testing.assert_array_equal(transform.unmold_image(molded[2], config), images[2])
-    with pytest.raises(ValueError, match="RGB"):
-        transform.mold_inputs([np.zeros((8, 8), np.uint8)], config)
+    with pytest.raises(ValueError, match=r"image 0 has shape \(8, 8, 5\); expected HxWx3 RGB"):
+        transform.mold_inputs([np.zeros((8, 8, 5), np.uint8)], config)
+    # grayscale and RGBA are converted, as detect() does (the one image check)
+    gray, rgba = rng.integers(0, 256, (64, 64), dtype=np.uint8), rng.integers(0, 256, (64, 64, 4), dtype=np.uint8)
+    converted, _, _ = transform.mold_inputs([gray, rgba], config)
+    np.testing.assert_array_equal(transform.unmold_image(converted[0], config), np.stack([gray] * 3, -1))
+    np.testing.assert_array_equal(transform.unmold_image(converted[1], config), rgba[..., :3])
     with pytest.raises(ValueError, match="no images"):
         transform.mold_inputs([], config)
 
