@@ -29,10 +29,14 @@ Kinds (``INPAINTER_KINDS``):
 from __future__ import annotations
 
 import pathlib
+import threading
 
 import numpy as np
 
 INPAINTER_KINDS = ("auto", "deepfill", "deepfill-random", "patchmatch", "telea", "ns")
+
+
+_PATCHMATCH_LOCK = threading.Lock()
 
 
 class InpainterError(ValueError):
@@ -96,9 +100,12 @@ class PatchMatchInpainter(_Inpainter):
 
     def _fill(self, image, hole):
         pm = self._pm
-        pm.set_random_seed(self.seed)   # every call starts from the seed: same input, same output
         mask = hole.astype(np.uint8) * 255
-        return pm.inpaint(image, mask, patch_size=self.patch_size)
+        # The seed is a global of the native library: seed and fill under one lock, so that
+        # threads (e.g. Beam workers) cannot interleave and every call starts from its seed.
+        with _PATCHMATCH_LOCK:
+            pm.set_random_seed(self.seed)
+            return pm.inpaint(image, mask, patch_size=self.patch_size)
 
 
 def _load_patchmatch():

@@ -106,3 +106,15 @@ def test_batch_empty_hole_and_bad_input():
         ip.inpaint(img.astype(np.float32), hole)
     with pytest.raises(InpainterError, match="2 images but 1 holes"):
         ip.inpaint_batch([img, img], [hole])
+
+
+def test_patchmatch_is_deterministic_across_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    img, hole = _stripes(), _hole()
+    pms = [make_inpainter("patchmatch", seed=s) for s in (1, 2, 1, 2)]
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda ip: ip.inpaint(img, hole), pms))
+    np.testing.assert_array_equal(outs[0], outs[2])
+    np.testing.assert_array_equal(outs[1], outs[3])
+    np.testing.assert_array_equal(outs[0], make_inpainter("patchmatch", seed=1).inpaint(img, hole))
