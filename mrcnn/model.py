@@ -188,22 +188,23 @@ class MaskRCNN:
     def _predict_kept(self, inputs):
         """(detections, class masks [B, N, h, w]) with the mask head on the kept rows only: one
         model up to the detections and P2..P5, one for the mask head (same layers and weights)."""
-        fns = self._predict_fns.get("kept")
-        if fns is None:
-            m = self.keras_model
-            det = m.outputs[0]
-            feats = [m.get_layer(f"fpn_p{i}").output for i in (2, 3, 4, 5)]
-            head = keras.Model([det, m.inputs[1]] + feats, SelectClassMasks()([det, m.outputs[3]]))
-            head.input_spec = None   # any number of detection rows (the graph's own shape says N)
-            fns = (keras.Model(m.inputs, [det] + feats).predict_on_batch, head.predict_on_batch)
-            self._predict_fns["kept"] = fns
-        detections, *feats = [np.asarray(o) for o in fns[0](inputs)]
+        m = self.keras_model
+        det = m.outputs[0]
+        feats = [m.get_layer(f"fpn_p{i}").output for i in (2, 3, 4, 5)]
+        if "kept" not in self._predict_fns:
+            self._predict_fns["kept"] = keras.Model(m.inputs, [det] + feats).predict_on_batch
+        detections, *maps = [np.asarray(o) for o in self._predict_fns["kept"](inputs)]
         slots = detections.shape[1]
         masks = np.zeros(detections.shape[:2] + tuple(self.config.MASK_SHAPE), np.float32)
         n = int((detections[..., 4] > 0).sum(axis=1).max())
         if n:
             rows = min(slots, 1 << (n - 1).bit_length())   # few distinct shapes: few traces
-            masks[:, :rows] = np.asarray(fns[1]([detections[:, :rows], inputs[1]] + feats))
+            key = ("kept", rows)   # one model per bucket: each traces once with static shapes
+            if key not in self._predict_fns:
+                head = keras.Model([det, m.inputs[1]] + feats, SelectClassMasks()([det, m.outputs[3]]))
+                head.input_spec = None   # `rows` detection rows (the graph's own shape says N)
+                self._predict_fns[key] = head.predict_on_batch
+            masks[:, :rows] = np.asarray(self._predict_fns[key]([detections[:, :rows], inputs[1]] + maps))
         return detections, masks
 
     def _predict(self, molded, metas, anchors, full_outputs=False):
