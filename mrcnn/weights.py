@@ -8,13 +8,19 @@ The published file lists weightless layers too and stores its strings as fixed-l
 import collections
 import logging
 import os
+import shutil
+import urllib.error
+import urllib.request
 
 import h5py
 import keras
 import numpy as np
-from gonefiles import write_atomic
+from gonefiles import write_atomic, write_fileobj_atomic
 
 log = logging.getLogger(__name__)
+
+# Published COCO weights (Matterport release v2.0).
+COCO_MODEL_URL = "https://github.com/matterport/Mask_RCNN/releases/download/v2.0/mask_rcnn_coco.h5"
 
 
 class WeightLoadError(ValueError):
@@ -226,3 +232,23 @@ def save_weights(keras_model, filepath):
     else:
         raise ValueError(f"weight files end in .h5 (Keras-2 layout) or .weights.h5 (native Keras 3), "
                          f"got {filepath}")
+
+
+def download_trained_weights(coco_model_path, verbose=1, url=COCO_MODEL_URL, timeout=60):
+    """Matterport's utils.download_trained_weights: fetch the published COCO weights to
+    coco_model_path, atomically (a failed download leaves nothing behind)."""
+    coco_model_path = os.fspath(coco_model_path)
+    if verbose > 0:
+        print("Downloading pretrained model to " + coco_model_path + " ...")
+
+    def fetch(out):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                shutil.copyfileobj(resp, out)
+        except (urllib.error.URLError, OSError) as exc:
+            raise OSError(f"could not download {url} ({exc}); without network access, download "
+                          f"it elsewhere and place it at {coco_model_path}") from exc
+
+    write_fileobj_atomic(coco_model_path, fetch)
+    if verbose > 0:
+        print("... done downloading pretrained model!")
