@@ -212,13 +212,13 @@ def _deepfill(checkpoint, opts, strict=True):
 
 
 def _deepfill_random(opts):
+    unknown = sorted(set(opts) - set(DEEPFILL_OPTIONS))
+    if unknown:
+        raise InpainterError(f"DeepFill takes no option(s) {', '.join(unknown)}")
     try:
         from inpaint import InpaintModel
     except ImportError as err:
         raise InpainterError(f"the inpaint package is not available: {err}") from None
-    unknown = sorted(set(opts) - set(DEEPFILL_OPTIONS))
-    if unknown:
-        raise InpainterError(f"DeepFill takes no option(s) {', '.join(unknown)}")
     model = InpaintModel(**opts)
     return DeepFillInpainter(model, "deepfill-random",
                              "DeepFill v1 with RANDOM weights (plumbing test: fills are noise)")
@@ -263,6 +263,10 @@ def make_inpainter(kind="auto", checkpoint=None, **opts):
         return _deepfill(pathlib.Path(path), opts)
     if kind == "deepfill-random":
         return _deepfill_random(opts)
+    cls = PatchMatchInpainter if kind == "patchmatch" else OpenCVInpainter
+    unknown = sorted(set(opts) - set(_options_for(cls, opts)))
+    if unknown:
+        raise InpainterError(f"the {kind!r} inpainter takes no option(s) {', '.join(unknown)}")
     if kind == "patchmatch":
         return PatchMatchInpainter(**opts)
     return OpenCVInpainter(kind, **opts)

@@ -56,6 +56,8 @@ def test_deepfill_without_checkpoint_is_a_clear_error(empty_cache):
     ("gan", {}, "unknown inpainter 'gan'"),
     ("patchmatch", {"patch_size": 0}, "patch_size"),
     ("telea", {"radius": -1}, "radius must be > 0"),
+    ("ns", {"patch_size": 3}, "the 'ns' inpainter takes no option"),
+    ("deepfill-random", {"radius": 3}, "DeepFill takes no option"),
 ])
 def test_bad_kind_or_option(kind, opts, message):
     with pytest.raises(InpainterError, match=message):
