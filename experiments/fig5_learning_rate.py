@@ -40,7 +40,7 @@ def get_config(arg=None):
     cfg = _training.base_config(arg)
     smoke = arg == "smoke"
     cfg["fig5"] = {"learning_rates": [1e-5, 1e-4, 1e-3], "split": "train-2k-no-people",
-                   "val_split": "val-100-no-large-crop", "max_epochs": 3 if smoke else 20,
+                   "val_split": "val-100-no-large-crop", "max_epochs": 2 if smoke else 20,
                    "patience": 1 if smoke else 3}
     return cfg
 

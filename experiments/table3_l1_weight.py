@@ -38,7 +38,7 @@ from absl import app  # noqa: E402
 
 def get_config(arg=None):
     cfg = _training.base_config(arg)
-    cfg["table3"] = {"values": [1.2, 2.0], "fields": ["L1_LOSS_ALPHA"], "epochs": 4,
+    cfg["table3"] = {"values": [1.2, 2.0], "fields": ["L1_LOSS_ALPHA"], "epochs": 1 if arg == "smoke" else 4,
                      "split": "train-40k", "eval_split": "val-100-no-large-crop"}
     return cfg
 
