@@ -76,3 +76,10 @@ def test_initial_weights_follow_the_seed(tmp_path):
     assert not np.array_equal(a[0], c[0])
     assert not np.array_equal(a[2], c[2])
     assert np.all(a[1] == 0)  # zero biases
+
+    # the original's single Adam by default; one Adam per network as an option
+    separate = InpaintTrainer(config, log_dir=tmp_path / "sep", optimizer="separate", verbose=0)
+    assert separate.g_optimizer is not separate.d_optimizer
+    assert len(separate.g_optimizer.variables) == 2 + 2 * len(separate.generator.trainable_variables)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        InpaintTrainer(config, log_dir=tmp_path / "bad", optimizer="adamw", verbose=0)
