@@ -111,24 +111,14 @@ def resolve_image_source(data=None, flist=None, coco=None, coco_images=None, coc
 
 
 def read_image_bgr(path):
-    """H x W x 3 uint8 BGR (gone.io.read_image when present: EXIF, gray, RGBA, 16-bit handled)."""
+    """H x W x 3 uint8 BGR through the repository's one image reader (gonefiles.read_image: EXIF
+    orientation, gray, RGBA on white, 16-bit, first frame of animations)."""
+    from gonefiles import ImageReadError, read_image
     try:
-        from gone.io import read_image  # colleague's robust reader (RGB)
-    except ImportError:
-        read_image = None
-    if read_image is not None:
-        try:
-            rgb = read_image(path)
-        except Exception as error:  # gone.io.ImageReadError and friends: one clear line
-            raise DataError(f"cannot read image {path}: {error}") from None
-    else:
-        from PIL import Image, ImageOps
-        try:
-            with Image.open(path) as image:
-                rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-        except (OSError, ValueError) as error:
-            raise DataError(f"cannot read image {path}: {error}") from None
-    return np.ascontiguousarray(np.asarray(rgb, np.uint8)[..., ::-1])
+        rgb = read_image(path)
+    except ImageReadError as error:  # one clear line
+        raise DataError(f"cannot read image {path}: {error}") from None
+    return np.ascontiguousarray(rgb[..., ::-1])
 
 
 RESIZE_MODES = ("cv2", "pil")
