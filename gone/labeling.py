@@ -27,12 +27,11 @@ import io
 import math
 import os
 import pathlib
-import shutil
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from gone.io import write_text_atomic
+from gone.io import copy_file_atomic, write_text_atomic
 
 LABELS = ("good", "okay", "striped", "solid")   # best to worst, the paper's row order
 SHEET_COLUMNS = ("result_id", "image_path", "label", "notes")
@@ -107,10 +106,7 @@ def write_labeling_sheet(results: Sequence[Mapping], sheet_path, key_path, seed:
             folder = pathlib.Path(blind_images_dir)
             folder = folder if folder.is_absolute() else base / folder
             target = folder / f"{result_id}{source.suffix}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.tmp")
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
+            copy_file_atomic(source, target)
             shown = os.path.relpath(target, base).replace(os.sep, "/")
         sheet_rows.append((result_id, shown, "", ""))
         key_rows.append((result_id, str(r["image"]), str(column), path))
