@@ -29,8 +29,11 @@ import pathlib
 import sys
 import time
 
-# TensorFlow's C++ start-up chatter hides the progress output; users can still override it.
+# TensorFlow's C++ start-up chatter hides the progress output, and mrcnn's reference numerics
+# are TF's Eigen kernels (oneDNN off, mrcnn/__init__.py): both before anything loads TensorFlow
+# (gone/quiet.py); users can still override them.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # `python experiments/x.py` without `pip install -e .`
@@ -302,6 +305,9 @@ def load_inpainter(checkpoint=None, kind="auto"):
     if checkpoint and not pathlib.Path(checkpoint).exists() and not pathlib.Path(
             str(checkpoint) + ".index").exists():
         raise ExperimentError(f"inpainting checkpoint not found: {checkpoint}")
+    if kind == "deepfill-random":   # the others load the backend through gone.models (quietly)
+        from gone.quiet import import_backend_quietly
+        import_backend_quietly()
     try:
         inpainter = make_inpainter(kind, checkpoint=checkpoint)
     except InpainterError as err:
