@@ -36,12 +36,11 @@ from gone.io import write_bytes_atomic
 def _read_rgb(path: pathlib.Path) -> np.ndarray:
     if not path.is_file():
         raise coco_splits.CocoFilesError(f"COCO image file not found: {path}")
-    from PIL import Image, ImageOps
+    from gone.io import ImageReadError, read_image   # the repository's one reader (gonefiles)
 
     try:
-        with Image.open(path) as im:
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-    except OSError as err:
+        return read_image(path)
+    except ImageReadError as err:
         raise coco_splits.CocoFilesError(f"cannot read COCO image {path}: {err}") from None
 
 
