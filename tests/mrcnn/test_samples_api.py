@@ -44,7 +44,6 @@ def squares_dataset(mask_dtype):
     return ds
 
 
-@pytest.mark.jax
 def test_load_image_gt_takes_uint8_and_bool_masks():
     config = SquaresConfig()
     out_bool = modellib.load_image_gt(squares_dataset(bool), config, 1)
@@ -105,7 +104,6 @@ def test_visualize_without_display_writes_numbered_files(tmp_path, monkeypatch, 
     assert "display_instances: figure written to" in capsys.readouterr().out
 
 
-@pytest.mark.jax
 def test_run_graph_inspects_intermediate_layers_by_name():
     """inspect_model.ipynb's pattern: tensors of named layers, values for a list of images."""
     import importlib.util
