@@ -421,7 +421,9 @@ def restore_training_state(keras_model, state):
 
 class EpochCheckpoint(keras.callbacks.Callback):
     """After every epoch, writes the weights to checkpoint_path.format(epoch=epoch + 1) (Keras-2
-    HDF5 by layer name, Matterport's format) and the training state beside them; both atomically."""
+    HDF5 by layer name, Matterport's format) and the training state beside them; both atomically.
+    Only the newest training state is kept (it is as large as the trainable weights): resuming
+    from an older checkpoint starts with a fresh optimizer."""
 
     def __init__(self, checkpoint_path, generator_seeds=None):
         super().__init__()
@@ -432,6 +434,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
         path = self.checkpoint_path.format(epoch=epoch + 1)
         save_training_state(training_state_path(path), self.model, self.generator_seeds)
         save_weights(self.model, path)
+        if epoch > 0:
+            previous = training_state_path(self.checkpoint_path.format(epoch=epoch))
+            if os.path.exists(previous):
+                os.remove(previous)
 
 
 ############################################################

@@ -111,6 +111,8 @@ def test_killed_mid_epoch_resumes_at_next_epoch_exactly(tmp_path):
 
     reference = fresh(tmp_path / "reference")
     reference.train(dataset, None, learning_rate=0.02, epochs=2, layers="all", verbose=0, seed=5)
+    kept = sorted(f for f in os.listdir(reference.log_dir) if f.endswith(".h5"))
+    assert kept == ["mask_rcnn_resume_0001.h5", "mask_rcnn_resume_0002.h5", "training_state_resume_0002.h5"]
 
     run = fresh(tmp_path / "run")
     with pytest.raises(Killed):
