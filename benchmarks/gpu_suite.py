@@ -69,8 +69,8 @@ SETTINGS = {
     "smoke": {
         "mrcnn": dict(size=128, backbone="small", batches=(1,), iters=1, warmup=1, config=SMOKE_MRCNN),
         "deepfill": dict(cases=((64, 2),), precisions=("float32", "bf16"), iters=1, warmup=1),
-        "mrcnn_train": dict(size=128, backbone="small", batch=1, steps=1, warmup=1, config=SMOKE_MRCNN),
-        "deepfill_train": dict(size=64, batch=2, steps=1, warmup=1),
+        "mrcnn_train": dict(size=128, backbone="small", batch=1, steps=1, warmup=2, config=SMOKE_MRCNN),
+        "deepfill_train": dict(size=64, batch=2, steps=1, warmup=2),
         "e2e": dict(height=64, width=96, batch=1, rounds=1, warmup=1, backbone="small", config=SMOKE_MRCNN),
         "peer": dict(size=128, batches=(1,), iters=1, warmup=1),
         "limits": dict(mrcnn=300, deepfill=300, mrcnn_train=300, deepfill_train=300, e2e=300, peer=120),
