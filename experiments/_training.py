@@ -95,6 +95,9 @@ def base_config(arg=None) -> dict:
         # or the gone.weights cache; random weights, announced, when there is none), "none" = seeded
         "init": "baseline",
         "snapshot_every": 1000,
+        # smoke: 1-step epochs; a snap-*.npz (~127 MB, mostly the critics' convs and their Adam
+        # slots) only at the kept epochs instead of at every step
+        "snapshot_each_epoch": not smoke,
         # the Train-40k run that Tables 3, 4 and 5 share: 16 epochs, epoch 4/8/12/16 weights kept
         # for Table 5, the epoch-10 weights are where Tables 3 and 4 start
         "base_run": {"split": "train-40k", "epochs": 16, "table5_epochs": [4, 8, 12, 16], "from_epoch": 10},
@@ -326,6 +329,7 @@ def _trainer(config, cfg, log_dir, verbose):
     else:
         trainer.start_run(log_dir, seed=int(cfg["seed"]), learning_rate=config.LEARNING_RATE)
     trainer.verbose = verbose
+    trainer.snapshot_each_epoch = bool(cfg.get("snapshot_each_epoch", True))
     return trainer
 
 

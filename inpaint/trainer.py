@@ -26,8 +26,9 @@ TRAIN_SPE = N // BATCH_SIZE to make its epochs ours.
 `step` counts generator steps (the original's global step). Snapshots hold generator + critic
 weights, optimizer state, the step / data positions and the RNG state, so `resume()` continues
 exactly where an interrupted run stopped:
-- `snap-<step>.npz` every `snapshot_every` steps and at the end of `fit`; only the newest
-  `keep_snapshots` are kept (None or 0: all);
+- `snap-<step>.npz` every `snapshot_every` steps, at the end of every epoch (unless
+  `snapshot_each_epoch=False`: then only at the epochs that get an `epoch-<E>.npz`) and at the
+  end of `fit`; only the newest `keep_snapshots` are kept (None or 0: all);
 - `epoch-<E>.npz` at the end of every epoch E (1, 2, ...): never pruned (Tables 5-6 compare them).
 Temp files left by a killed run are removed when a trainer opens the log dir; after a resume,
 `scalars.csv` is cut back to the resumed step, so it holds every step once.
@@ -212,12 +213,15 @@ class InpaintTrainer:
         distribution: None, "data_parallel", a keras.distribution.DataParallel (JAX) or a
             tf.distribute strategy (TensorFlow); BATCH_SIZE is the global batch.
         epoch_snapshots: the epochs that get an `epoch-<E>.npz` (default None: every epoch).
+        snapshot_each_epoch: write `snap-<step>.npz` at the end of every epoch (default True);
+            False writes it only with an `epoch-<E>.npz` (tiny runs with 1-step epochs, whose
+            cost is otherwise the ~127 MB snapshot write of every step).
     """
 
     def __init__(self, config, log_dir=None, generator=None, critics=None, mask_kind="bbox",
                  user_mask_paths=None, seed=0, optimizer="shared", train_critics_when_pretraining=False,
                  snapshot_every=None, keep_snapshots=5, log_every=10, image_every=None,
-                 distribution=None, epoch_snapshots=None, verbose=1):
+                 distribution=None, epoch_snapshots=None, snapshot_each_epoch=True, verbose=1):
         self.config = config
         self.backend = keras.backend.backend()
         if self.backend not in ("tensorflow", "jax"):
@@ -247,6 +251,7 @@ class InpaintTrainer:
         self.seed = int(seed)
         self.optimizer_mode = optimizer
         self.epoch_snapshots = None if epoch_snapshots is None else {int(e) for e in epoch_snapshots}
+        self.snapshot_each_epoch = bool(snapshot_each_epoch)
         self.removed_temp_files = clean_temp_files(self.log_dir)
 
         if isinstance(distribution, str) or distribution is None:
@@ -501,10 +506,11 @@ class InpaintTrainer:
                 if patience is not None and self.bad_validations >= patience:
                     stopped_early = True
             epoch_done = self.batch_index >= len(dataset)
-            if self.step % self.snapshot_every == 0 or epoch_done:
+            keep_epoch = epoch_done and (self.epoch_snapshots is None or self.epoch + 1 in self.epoch_snapshots)
+            if self.step % self.snapshot_every == 0 or (epoch_done and self.snapshot_each_epoch) or keep_epoch:
                 self.save_snapshot()
                 last_snapshot_step = self.step
-            if epoch_done and (self.epoch_snapshots is None or self.epoch + 1 in self.epoch_snapshots):
+            if keep_epoch:
                 self.save_epoch_snapshot(self.epoch + 1)
             if stopped_early:
                 if self.verbose:

@@ -1,11 +1,13 @@
 """Run by test_trainer_data_parallel.py in a fresh process (the device count is fixed at start-up):
 one critic step and one generator step of the same global batch on 1 device and on 2 virtual CPU
-devices (data parallel); prints the losses and the largest weight difference as JSON."""
+devices (data parallel); prints the losses and the largest weight difference as JSON.
+`generator-only` as second argument skips the critic step (one traced step per trainer)."""
 import json
 import os
 import sys
 
 backend = sys.argv[1]
+critic_step = sys.argv[2:] != ["generator-only"]
 os.environ["KERAS_BACKEND"] = backend
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 if backend == "jax":
@@ -40,11 +42,11 @@ else:
     devices = len(jax.devices())
 for name, distribution in (("single", None), ("data_parallel", "data_parallel")):
     trainer = InpaintTrainer(config, log_dir="/tmp/unused", seed=0, distribution=distribution, verbose=0)
-    d = trainer.critic_update(batch, mask, tl, *alphas)
+    d = trainer.critic_update(batch, mask, tl, *alphas) if critic_step else None
     g, _, _ = trainer.generator_update(batch, mask, tl)
     trainer.sync_to_keras()
-    results[name] = {"d_loss": float(keras.ops.convert_to_numpy(d["d_loss"])),
-                     "g_loss": float(keras.ops.convert_to_numpy(g["g_loss"])),
+    losses = {"g_loss": g["g_loss"], **({"d_loss": d["d_loss"]} if d is not None else {})}
+    results[name] = {**{k: float(keras.ops.convert_to_numpy(v)) for k, v in losses.items()},
                      "weights": [np.asarray(keras.ops.convert_to_numpy(v)) for v in
                                  trainer.generator.trainable_variables[:4] + trainer.critics.trainable_variables[:4]]}
 diffs = np.concatenate([np.abs(a - b).reshape(-1) for a, b in zip(results["single"]["weights"],
@@ -52,5 +54,5 @@ diffs = np.concatenate([np.abs(a - b).reshape(-1) for a, b in zip(results["singl
 # Adam's first steps are ~lr * sign(g): an element whose gradient is ~0 may flip by 2 lr
 diff = float(np.mean(diffs > 1e-6))
 print("RESULT " + json.dumps({"devices": devices, "replicas": trainer.replicas,
-                              **{f"{k}_{n}": results[n][k] for n in results for k in ("d_loss", "g_loss")},
+                              **{f"{k}_{n}": results[n][k] for n in results for k in losses},
                               "fraction_weights_differing": diff}))
