@@ -1,7 +1,8 @@
 """InpaintTrainer on the active backend (TF in the main run, JAX under KERAS_BACKEND=jax -m jax).
 
 Tiny setup: 64x64 images (IMG_SHAPES [64, 64, 3]), 32x32 local patch (critic dense sizes follow),
-batch 2, 5 critic steps per generator step.
+batch 2; 2 critic steps per generator step in the snapshot test (the default 5 only multiplies
+the cost: on XLA:CPU the critic step is the slow one), 1 while pretraining.
 """
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ def image_paths(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny_images")
     rng = np.random.default_rng(0)
     paths = []
-    for index in range(24):  # 12 batches = one epoch = 2 generator steps with 5:1 critics
+    for index in range(24):  # 12 batches: the generator and critic streams of the short runs
         base = rng.uniform(0, 255, (1, 1, 3))
         gradient = np.linspace(0, 60, 80)[None, :, None]
         image = np.clip(base + gradient + rng.normal(0, 10, (72, 80, 3)), 0, 255).astype(np.uint8)
@@ -48,7 +49,7 @@ def _max_change(before, variables):
 @pytest.mark.slow
 @pytest.mark.jax
 def test_train_two_steps_snapshot_and_resume(image_paths, tmp_path):
-    config = _tiny_config(RANDOM_CROP=True)
+    config = _tiny_config(RANDOM_CROP=True, CRITIC_STEPS=2)
     dataset = InpaintImageDataset.from_config(config, image_paths, seed=3)
     log_dir = tmp_path / "log"
     trainer = InpaintTrainer(config, log_dir=log_dir, seed=1, snapshot_every=2, log_every=1, image_every=1,
@@ -60,9 +61,9 @@ def test_train_two_steps_snapshot_and_resume(image_paths, tmp_path):
     assert trainer.step == 2
     assert _max_change(g_before, trainer.generator.trainable_variables) > 0
     assert _max_change(d_before, trainer.critics.trainable_variables) > 0
-    # the original's single Adam: 5 critic + 1 generator updates per step
+    # the original's single Adam: CRITIC_STEPS critic + 1 generator updates per step
     assert trainer.g_optimizer is trainer.d_optimizer
-    assert int(keras.ops.convert_to_numpy(trainer.g_optimizer.iterations)) == 12
+    assert int(keras.ops.convert_to_numpy(trainer.g_optimizer.iterations)) == 2 * (2 + 1)
     assert [h["step"] for h in history] == [1, 2]
     for record in history:
         for key in ("g_loss", "d_loss", "l1_loss", "ae_loss", "gp_loss"):
@@ -86,7 +87,7 @@ def test_train_two_steps_snapshot_and_resume(image_paths, tmp_path):
     # a fresh process (new trainer) resumes from the newest snapshot with its optimizer state
     resumed = InpaintTrainer(config, log_dir=log_dir, seed=1, snapshot_every=2, verbose=0)
     assert resumed.resume() == 3
-    assert int(keras.ops.convert_to_numpy(resumed.g_optimizer.iterations)) == 18
+    assert int(keras.ops.convert_to_numpy(resumed.g_optimizer.iterations)) == 3 * (2 + 1)
     for a, b in zip(_values(trainer.g_optimizer.variables), _values(resumed.g_optimizer.variables)):
         np.testing.assert_array_equal(a, b)
     resumed.fit(dataset, steps=4)
