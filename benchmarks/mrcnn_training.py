@@ -20,7 +20,8 @@ def main(argv=None):
     p.add_argument("--backbone", default="resnet101", choices=["resnet50", "resnet101", "small"])
     p.add_argument("--image-size", type=int, default=1024)
     p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--num-classes", type=int, default=81, help="incl. background (COCO: 81)")
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="incl. background (default: the shapes dataset's 4; the data must have as many)")
     p.add_argument("--steps", type=int, default=20, help="timed steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed first steps")
     p.add_argument("--layers", default="all", help="heads, 3+, 4+, 5+ or all")
@@ -35,6 +36,11 @@ def main(argv=None):
     from mrcnn.data_generator import DataGenerator
     from mrcnn.datasets.shapes import ShapesDataset
 
+    dataset = ShapesDataset()
+    dataset.load_shapes(max(8, args.batch * 2), args.image_size, args.image_size, seed=0,
+                        buffer=min(20, args.image_size // 4))
+    dataset.prepare()
+    args.num_classes = args.num_classes or dataset.num_classes
     fields = dict(NAME="bench", NUM_CLASSES=args.num_classes, IMAGES_PER_GPU=args.batch,
                   IMAGE_MIN_DIM=args.image_size, IMAGE_MAX_DIM=args.image_size)
     if args.backbone == "small":
@@ -45,11 +51,6 @@ def main(argv=None):
     if args.image_size < 512:  # anchors of the shapes notebook for small images
         fields["RPN_ANCHOR_SCALES"] = (8, 16, 32, 64, 128)
     config = Config(**fields)
-
-    dataset = ShapesDataset()
-    dataset.load_shapes(max(8, args.batch * 2), args.image_size, args.image_size, seed=0,
-                        buffer=min(20, args.image_size // 4))
-    dataset.prepare()
     generator = DataGenerator(dataset, config, shuffle=True, seed=0, steps_per_epoch=4)
     t = time.time()
     batches = [generator[i][0] for i in range(len(generator))]
