@@ -5,7 +5,6 @@ Keras / TensorFlow / mrcnn / inpaint are imported lazily: importing this module 
 """
 from __future__ import annotations
 
-import inspect
 import pathlib
 import tempfile
 
@@ -165,11 +164,8 @@ def load_detector(weights_path, images_per_gpu=1, detection_min_confidence=0.7, 
     config = make_detector_config(images_per_gpu, detection_min_confidence)
     model_dir = model_dir or tempfile.mkdtemp(prefix="gone_mrcnn_")
     model = MaskRCNN(mode="inference", config=config, model_dir=str(model_dir))
-    kwargs = {}
-    if "allow_partial" in inspect.signature(model.load_weights).parameters:
-        kwargs["allow_partial"] = bool(allow_partial)
     try:
-        model.load_weights(str(path), by_name=True, **kwargs)
+        model.load_weights(str(path), by_name=True, allow_partial=bool(allow_partial))
     except Exception as e:  # keep the message, not the traceback
         raise ModelLoadError(f"cannot load Mask R-CNN weights from {path}: {type(e).__name__}: {e}") from None
     return model

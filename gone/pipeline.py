@@ -17,7 +17,6 @@ the hole**: every output pixel outside the hole is bit-identical to the input.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import time
 import warnings
 
@@ -226,12 +225,9 @@ class PeopleRemover:
     def hole_for(self, detections, image_shape, classes=None, image=None):
         """The hole of one image from its detections (``gone.masks.hole_mask``); ``image`` is
         passed to strategies that look at the pixels (``traces``: the shadows)."""
-        kwargs = {}
-        if image is not None and "image" in inspect.signature(_masks.hole_mask).parameters:
-            kwargs["image"] = image
         return _masks.hole_mask(detections, image_shape, strategy=self.strategy, dilation=self.dilation,
                                 classes=self.classes if classes is None else classes,
-                                min_score=self.min_score, class_names=self.class_names, **kwargs)
+                                min_score=self.min_score, class_names=self.class_names, image=image)
 
     # -- inpainting ----------------------------------------------------------------------------
     def _regions(self, index, image, hole):
