@@ -11,4 +11,14 @@ from mrcnn.dataset import Dataset  # noqa: F401
 from mrcnn.evaluation import compute_ap, compute_ap_range, compute_matches, compute_recall  # noqa: F401
 from mrcnn.resizing import (expand_mask, minimize_mask, resize, resize_image, resize_mask,  # noqa: F401
                             unmold_mask)
-from mrcnn.weights import COCO_MODEL_URL, download_trained_weights  # noqa: F401
+
+_FROM_WEIGHTS = ("COCO_MODEL_URL", "download_trained_weights")
+
+
+def __getattr__(name):
+    # mrcnn.weights imports Keras (and so the backend); loading it only when one of its names is
+    # asked for keeps `from mrcnn import utils` (and mrcnn.datasets) free of the backend start-up.
+    if name in _FROM_WEIGHTS:
+        from mrcnn import weights
+        return getattr(weights, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
