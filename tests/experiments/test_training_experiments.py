@@ -1,11 +1,10 @@
 """The paper's training experiments (Fig. 5, Tables 3-6, reproduce_paper.py) with --smoke.
 
-One `reproduce_paper.py --smoke` run serves every test here: it is killed with SIGKILL in the
-middle of the Train-40k run, two generator steps after its epoch-4 snapshot, and started again.
-The killed process is the uninterrupted reference: the rerun resumes from the snapshot and must
-log the same losses for every step the killed process had logged after it (same weights,
-optimizer state, data order and RNG state; Table 5 is computed from the run's snapshots only).
-The per-script tests check the rerun's outputs.
+Two `reproduce_paper.py --smoke` runs serve every test here, started side by side: an uninterrupted
+one, whose outputs the per-script tests check, and one killed with SIGKILL in the middle of the
+Train-40k run (two generator steps after its epoch-4 snapshot) and started again. The rerun must
+resume from the snapshot, log the same losses as the killed process for the steps it had taken past
+it, and end with the same tables, per-image results, sheets and scalars as the uninterrupted run.
 """
 import csv
 import json
@@ -41,25 +40,38 @@ def _env(out):
 
 @pytest.fixture(scope="module")
 def paper(tmp_path_factory):
-    """reproduce_paper.py --smoke, killed -9 mid-training, then rerun to the end."""
-    out = tmp_path_factory.mktemp("paper")
-    command = [sys.executable, str(SCRIPTS / "reproduce_paper.py"), "--smoke", "--quiet", "--output_dir", str(out)]
-    proc = subprocess.Popen(command, cwd=REPO, env=_env(out), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    run = out / "runs" / "train-40k"
-    deadline = time.time() + 600
-    while (not ((run / "epoch-4.npz").exists() and max((s for s, _ in _losses(run)), default=0) >= 6)
-           and proc.poll() is None and time.time() < deadline):
-        time.sleep(0.1)
-    killed = proc.poll() is None
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert killed, "reproduce_paper.py ended before it could be killed"
-    assert not (run / "DONE.json").exists()
-    uninterrupted = dict(_losses(run))
-    rerun = subprocess.run(command, cwd=REPO, env=_env(out), capture_output=True, text=True, timeout=900)
-    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
-    return {"out": out, "stdout": rerun.stdout, "uninterrupted_losses": uninterrupted}
+    """reproduce_paper.py --smoke uninterrupted and, beside it, killed -9 mid-training then rerun."""
+    out, resumed = tmp_path_factory.mktemp("paper"), tmp_path_factory.mktemp("resumed")
+
+    def command(folder):
+        return [sys.executable, str(SCRIPTS / "reproduce_paper.py"), "--smoke", "--quiet", "--output_dir", str(folder)]
+
+    log = open(out.parent / "uninterrupted.log", "w+")
+    reference = subprocess.Popen(command(out), cwd=REPO, env=_env(out), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        proc = subprocess.Popen(command(resumed), cwd=REPO, env=_env(resumed), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        run = resumed / "runs" / "train-40k"
+        deadline = time.time() + 600
+        while (not ((run / "epoch-4.npz").exists() and max((s for s, _ in _losses(run)), default=0) >= 6)
+               and proc.poll() is None and time.time() < deadline):
+            time.sleep(0.1)
+        killed = proc.poll() is None
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert killed, "reproduce_paper.py ended before it could be killed"
+        assert not (run / "DONE.json").exists()
+        killed_losses = dict(_losses(run))
+        rerun = subprocess.run(command(resumed), cwd=REPO, env=_env(resumed), capture_output=True, text=True,
+                               timeout=900)
+        assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+        assert reference.wait(timeout=900) == 0, (log.seek(0), log.read()[-3000:])[1]
+    finally:
+        if reference.poll() is None:
+            reference.kill()
+            reference.wait()
+        log.close()
+    return {"out": out, "resumed_out": resumed, "stdout": rerun.stdout, "killed_losses": killed_losses}
 
 
 def _losses(run):
@@ -78,15 +90,51 @@ def _header(path):
     return [c.strip() for c in _table_rows(path)[0].strip("|").split("|")][1:]
 
 
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _result_files(out):
+    """Relative paths of what the chain writes that must not depend on a kill: tables, per-image
+    results, sheets and their keys, the index, eval records and every run's scalars.csv and DONE.json
+    (not run_info*.json: time, paths, git; not the event files or the snapshots)."""
+    names = set()
+    for path in out.rglob("*"):
+        rel = path.relative_to(out).as_posix()
+        if not path.is_file() or path.name.startswith("run_info") or rel.startswith("no_weights/"):
+            continue
+        if rel.startswith("runs/"):
+            if path.name in ("scalars.csv", "DONE.json"):
+                names.add(rel)
+        elif path.suffix in (".md", ".csv", ".json", ".png"):
+            names.add(rel)
+    return names
+
+
+def _parsed(path, out):
+    """(text with the output folder and the numbers blanked, [numbers]) of a text file."""
+    text = path.read_text().replace(str(out), "<out>")
+    return _NUMBER.sub("#", text), [float(n) for n in _NUMBER.findall(text)]
+
+
 def test_killed_run_continues_as_the_uninterrupted_one(paper):
     resumed_from = re.search(r"run train-40k: resumed from step (\d+)", paper["stdout"])
     assert resumed_from, paper["stdout"][-2000:]
-    before = paper["uninterrupted_losses"]
-    rows = _losses(paper["out"] / "runs" / "train-40k")
+    out, resumed = paper["out"], paper["resumed_out"]
+    before = paper["killed_losses"]
+    rows = _losses(resumed / "runs" / "train-40k")
     assert [step for step, _ in rows] == list(range(1, 17))  # every step once
     after = dict(rows)
     assert max(before) > int(resumed_from.group(1))  # steps the killed process took past the snapshot
     assert {step: after[step] for step in before} == pytest.approx(before, rel=1e-6)
+    # the whole chain ends as the uninterrupted run did
+    files = _result_files(out)
+    assert _result_files(resumed) == files
+    assert {"table5_epochs/summary.md", "table5_epochs/table6.csv", "fig5_learning_rate/per_image.csv",
+            "runs/train-40k/scalars.csv", "index.md"} <= files
+    for rel in sorted(f for f in files if not f.endswith(".png")):
+        (text, numbers), (text_resumed, numbers_resumed) = _parsed(out / rel, out), _parsed(resumed / rel, resumed)
+        assert text_resumed == text, rel
+        assert numbers_resumed == pytest.approx(numbers, rel=1e-6, abs=1e-12), rel
 
 
 def test_tables_have_the_papers_columns(paper):
