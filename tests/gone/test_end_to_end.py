@@ -11,8 +11,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.jax]  # backend-neutral; ~80 s per b
 
 @pytest.fixture(scope="module")
 def real_cli_remover(mrcnn_reference_weights, deepfill_release_ckpt):
-    pytest.importorskip("mrcnn.model")
-    pytest.importorskip("inpaint")
     from gone import cli
     # built exactly as `gone remove` builds it; random detections have arbitrary classes,
     # so every class and score is selected to get holes
@@ -40,7 +38,7 @@ def test_api_bookkeeping(real_cli_remover, make_scene):
 
 
 def test_cli_on_synthetic_scenes(real_cli_remover, tmp_path, monkeypatch, capsys):
-    synth = pytest.importorskip("data_prep.synth")
+    from data_prep import synth
     from gone import cli
     ann = synth.generate(tmp_path / "synth", n_scenes=2, seed=0, height=96, width=128, progress=False)
     images = sorted((ann.parent / "images").iterdir())

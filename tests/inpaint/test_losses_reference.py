@@ -3,7 +3,6 @@
 Tolerance: the README expects a float32 port within ~1e-5 relative of the loss scalars and ~1e-6
 relative of the critic outputs.
 """
-import importlib.util
 
 import numpy as np
 import pytest
@@ -34,13 +33,9 @@ def _config(case):
 
 
 def _read_checkpoint(path):
-    """Our pure-numpy reader when the colleague's module exists, else TF's reader (test only)."""
-    if importlib.util.find_spec("inpaint.checkpoint") is not None:
-        from inpaint.checkpoint import read_tf_checkpoint
-        return read_tf_checkpoint(str(path))
-    tf = pytest.importorskip("tensorflow")
-    reader = tf.train.load_checkpoint(str(path))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+    """The variables of a TF1 checkpoint, through our pure-numpy reader."""
+    from inpaint.checkpoint import read_tf_checkpoint
+    return read_tf_checkpoint(str(path))
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +136,7 @@ def test_gradient_penalty_with_fixed_alphas(case, loaded_critics):
     _close(losses.gradient_slopes(grads[1], case["mask"]), case["gp_slopes_global"], rtol=1e-5)
 
 
-def _generator_or_skip():
-    if importlib.util.find_spec("inpaint.generator") is None:
-        pytest.skip("inpaint.generator (colleague's module) is not there yet")
+def _generator_classes():
     from inpaint.generator import InpaintGenerator
     from inpaint.checkpoint import assign_generator_weights
     return InpaintGenerator, assign_generator_weights
@@ -151,7 +144,7 @@ def _generator_or_skip():
 
 @pytest.mark.jax
 def test_generator_and_total_losses(case, full_variables, loaded_critics):
-    InpaintGenerator, assign_generator_weights = _generator_or_skip()
+    InpaintGenerator, assign_generator_weights = _generator_classes()
     config = _config(case)
     pos = case["batch_bgr"].astype(np.float32) / np.float32(127.5) - np.float32(1.0)
     mask = case["mask"]
