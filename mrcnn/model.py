@@ -177,13 +177,8 @@ class MaskRCNN:
             raise ValueError(f"mask_head_rois must be 'auto', 'kept' or 'all', got {mode!r}")
         if mode != "auto":
             return mode == "kept"
-        if keras.backend.backend() == "jax":
-            import jax
-            return jax.default_backend() == "cpu"
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-            return not tf.config.list_logical_devices("GPU")
-        return True
+        # backend-neutral device list ("cpu:0", "gpu:0", "cuda:0", "tpu:0", ...)
+        return all(d.lower().startswith("cpu") for d in keras.distribution.list_devices())
 
     def _predict_kept(self, inputs):
         """(detections, class masks [B, N, h, w]) with the mask head on the kept rows only: one
