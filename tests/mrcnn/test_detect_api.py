@@ -123,7 +123,6 @@ def test_paste_masks_matches_unmold_mask():
 
 
 def test_training_mode_delegates():
-    pytest.importorskip("mrcnn.training")
     from mrcnn.model import MaskRCNN
     model = MaskRCNN("training", tiny_config(IMAGES_PER_GPU=1), model_dir=None)
     with pytest.raises(ValueError, match="inference"):
