@@ -22,7 +22,9 @@ def resize(image, output_shape, order=1, mode="constant", cval=0, clip=True,
 
 
 def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square"):
-    """Resize keeping the aspect ratio, then pad (square, pad64) or crop (crop).
+    """Resize keeping the aspect ratio, then pad (square, pad64, fit) or crop (crop).
+
+    "fit" (not in Matterport) scales as "square" and pads each side to a multiple of 64 only.
 
     Returns (image in the input dtype, window (y1, x1, y2, x2), scale, padding
     [(top, bottom), (left, right), (0, 0)], crop (y, x, h, w) or None). The float resize result is
@@ -37,14 +39,16 @@ def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square
 
     if mode == "none":
         return image, window, scale, padding, crop
-    if mode not in ("square", "pad64", "crop"):
-        raise ValueError(f"resize_image: mode {mode!r} not supported (none, square, pad64, crop)")
+    if mode not in ("square", "pad64", "crop", "fit"):
+        raise ValueError(f"resize_image: mode {mode!r} not supported (none, square, pad64, crop, fit)")
+    if mode == "fit" and (not max_dim or max_dim % 64):
+        raise ValueError(f"resize_image: fit needs max_dim a multiple of 64, got {max_dim}")
 
     if min_dim:
         scale = max(1, min_dim / min(h, w))  # scale up, never down
     if min_scale and scale < min_scale:
         scale = min_scale
-    if max_dim and mode == "square":
+    if max_dim and mode in ("square", "fit"):
         image_max = max(h, w)
         if round(image_max * scale) > max_dim:
             scale = max_dim / image_max
@@ -61,9 +65,9 @@ def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square
         padding = [(top_pad, bottom_pad), (left_pad, right_pad), (0, 0)]
         image = np.pad(image, padding, mode="constant", constant_values=0)
         window = (top_pad, left_pad, h + top_pad, w + left_pad)
-    elif mode == "pad64":
+    elif mode in ("pad64", "fit"):
         h, w = image.shape[:2]
-        if min_dim is None or min_dim % 64 != 0:
+        if mode == "pad64" and (min_dim is None or min_dim % 64 != 0):
             raise ValueError(f"resize_image: pad64 needs min_dim a multiple of 64, got {min_dim}")
         top_pad, bottom_pad = _pad_to_64(h)
         left_pad, right_pad = _pad_to_64(w)
