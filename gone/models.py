@@ -40,12 +40,35 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def make_detector_config(images_per_gpu=1, detection_min_confidence=0.7):
-    """An instance of GoneMaskRCNNConfig, optionally with a larger batch (IMAGES_PER_GPU)."""
+# Detector input presets (``gone remove --detector-size/--detector-resize/--fast``).
+DETECTOR_SIZE = 1024          # Matterport's IMAGE_MAX_DIM (full fidelity)
+FAST_DETECTOR_SIZE = 640      # --fast
+DETECTOR_RESIZE_MODES = ("square", "fit")
+
+
+def make_detector_config(images_per_gpu=1, detection_min_confidence=0.7, image_max_dim=DETECTOR_SIZE,
+                         resize_mode="square"):
+    """An instance of GoneMaskRCNNConfig, optionally with a larger batch (IMAGES_PER_GPU), another
+    IMAGE_MAX_DIM (a multiple of 64; IMAGE_MIN_DIM becomes min(800, it)) or IMAGE_RESIZE_MODE
+    "fit" (mrcnn.config: square's scale without square's padding). The defaults are Matterport's
+    COCO inference config."""
     base = _make_config_class()
-    if images_per_gpu == 1 and detection_min_confidence == 0.7:
+    image_max_dim = int(image_max_dim)
+    if image_max_dim < 64 or image_max_dim % 64:
+        raise ValueError(f"detector size must be a positive multiple of 64, got {image_max_dim}")
+    if resize_mode not in DETECTOR_RESIZE_MODES:
+        raise ValueError(f"detector resize mode must be one of {DETECTOR_RESIZE_MODES}, got {resize_mode!r}")
+    attrs = {}
+    if images_per_gpu != 1:
+        attrs["IMAGES_PER_GPU"] = int(images_per_gpu)
+    if detection_min_confidence != 0.7:
+        attrs["DETECTION_MIN_CONFIDENCE"] = float(detection_min_confidence)
+    if image_max_dim != DETECTOR_SIZE:
+        attrs.update(IMAGE_MAX_DIM=image_max_dim, IMAGE_MIN_DIM=min(800, image_max_dim))
+    if resize_mode != "square":
+        attrs["IMAGE_RESIZE_MODE"] = resize_mode
+    if not attrs:
         return base()
-    attrs = {"IMAGES_PER_GPU": int(images_per_gpu), "DETECTION_MIN_CONFIDENCE": float(detection_min_confidence)}
     return type("GoneMaskRCNNConfig", (base,), attrs)()
 
 
@@ -149,10 +172,12 @@ def check_inpainter_checkpoint(checkpoint):
 
 
 def load_detector(weights_path, images_per_gpu=1, detection_min_confidence=0.7, model_dir=None,
-                  allow_partial=False):
+                  allow_partial=False, image_max_dim=DETECTOR_SIZE, resize_mode="square"):
     """Matterport-compatible ``MaskRCNN`` in inference mode with the COCO config, weights loaded
     by layer name from a Keras-2 HDF5 file (e.g. mask_rcnn_coco.h5). The file is checked first
-    (``check_detector_weights``): one missing layers is refused unless ``allow_partial``."""
+    (``check_detector_weights``): one missing layers is refused unless ``allow_partial``.
+    ``image_max_dim`` / ``resize_mode``: the detector's input size and padding
+    (``make_detector_config``; 1024 / "square" = full fidelity)."""
     path = pathlib.Path(weights_path) if weights_path is not None else None
     check_detector_weights(path, allow_partial=allow_partial)
     from gone.quiet import import_backend_quietly
@@ -161,7 +186,7 @@ def load_detector(weights_path, images_per_gpu=1, detection_min_confidence=0.7, 
         from mrcnn.model import MaskRCNN
     except ImportError as e:
         raise ModelLoadError(f"the mrcnn package is not available: {e}") from None
-    config = make_detector_config(images_per_gpu, detection_min_confidence)
+    config = make_detector_config(images_per_gpu, detection_min_confidence, image_max_dim, resize_mode)
     model_dir = model_dir or tempfile.mkdtemp(prefix="gone_mrcnn_")
     model = MaskRCNN(mode="inference", config=config, model_dir=str(model_dir))
     try:

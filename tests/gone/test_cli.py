@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gone import cli
+from gone import cli, models
 from gone.pipeline import PeopleRemover
 
 pytestmark = pytest.mark.jax  # fakes only: no Keras
@@ -188,6 +188,8 @@ def test_colliding_output_names_are_unique_and_predictable(tmp_path, make_scene,
     (["--classes", "999"], "unknown class id 999"),
     (["--classes", "person,0"], "unknown class id 0"),
     (["--masks", "/nonexistent/masks"], "not a folder"),
+    (["--detector-size", "100"], "--detector-size must be a positive multiple of 64, got 100"),
+    (["--fast", "--detector-size", "0"], "--detector-size must be a positive multiple of 64, got 0"),
 ])
 def test_bad_values_rejected_up_front(photo_folder, tmp_path, fake_models, capsys, argv, message):
     rc = cli.main(["remove", str(photo_folder / "person.png"), "-o", str(tmp_path / "o"), "-q"] + argv)
@@ -221,8 +223,37 @@ def test_partial_weights_refused_before_any_model(photo_folder, tmp_path, monkey
     assert rc == 2 and "lacks weights for 230 of the detector's 233 layers" in err
     assert "--allow-partial-weights" in err and built == []
     cli.build_remover(cli.build_parser().parse_args(argv + ["--allow-partial-weights"]))
-    assert built[0] == ("inpainter", "telea") and built[1] == ("detector", {"images_per_gpu": 1,
-                                                                            "allow_partial": True})
+    assert built[0] == ("inpainter", "telea") and built[1] == ("detector", {
+        "images_per_gpu": 1, "allow_partial": True, "image_max_dim": 1024, "resize_mode": "square"})
+
+
+@pytest.mark.parametrize("extra, detector, working_size", [
+    ([], {"image_max_dim": 1024, "resize_mode": "square"}, 512),                    # full fidelity
+    (["--fast"], {"image_max_dim": 640, "resize_mode": "fit"}, 256),
+    (["--fast", "--detector-size", "768", "--working-size", "384"], {"image_max_dim": 768, "resize_mode": "fit"}, 384),
+    (["--detector-resize", "fit"], {"image_max_dim": 1024, "resize_mode": "fit"}, 512),
+])
+def test_speed_options_reach_the_models(photo_folder, tmp_path, monkeypatch, extra, detector, working_size):
+    from gone import models, pipeline
+    built = {}
+    monkeypatch.setattr(models, "check_detector_weights", lambda *a, **k: None)
+    monkeypatch.setattr(models, "load_detector", lambda path, **k: built.update(k) or None)
+    monkeypatch.setattr(pipeline, "make_inpainter_for", lambda kind, ckpt: object())
+    argv = ["remove", str(photo_folder / "person.png"), "-o", str(tmp_path / "o"), "--mrcnn-weights", "w.h5",
+            "--inpainter", "telea"] + extra
+    remover = cli.build_remover(cli.build_parser().parse_args(argv))
+    assert {k: built[k] for k in detector} == detector and remover.working_size == working_size
+
+
+def test_fast_detector_config():
+    config = models.make_detector_config(image_max_dim=640, resize_mode="fit")
+    assert (config.IMAGE_MAX_DIM, config.IMAGE_MIN_DIM, config.IMAGE_RESIZE_MODE) == (640, 640, "fit")
+    full = models.make_detector_config()
+    assert (full.IMAGE_MAX_DIM, full.IMAGE_MIN_DIM, full.IMAGE_RESIZE_MODE) == (1024, 800, "square")
+    with pytest.raises(ValueError, match="multiple of 64, got 650"):
+        models.make_detector_config(image_max_dim=650)
+    with pytest.raises(ValueError, match="resize mode must be one of"):
+        models.make_detector_config(resize_mode="pad64")
 
 
 def test_umask_missing_mask_redone_and_stale_temps(photo_folder, tmp_path, fake_models, capsys):
@@ -268,7 +299,7 @@ import sys, time, pathlib
 from PIL import Image
 sys.path[:0] = [sys.argv[3]]
 from conftest import FakeDetector, FakeInpainter
-from gone import cli
+from gone import cli, models
 from gone.pipeline import PeopleRemover
 cli.build_remover = lambda args: PeopleRemover(FakeDetector(), FakeInpainter())
 real_save = Image.Image.save
