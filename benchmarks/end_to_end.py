@@ -9,13 +9,15 @@ with the golden reference's make_weights.py and a random-weight InpaintModel (sp
 depend on the weight values). Every time is printed beside ``seconds x the machine's numpy sgemm
 rate`` measured around it (benchmarks/sgemm.py), so runs on loaded machines compare.
 
-Modes (``--modes``): ``full`` (full fidelity), ``fast`` (Mask R-CNN at IMAGE_MAX_DIM 640),
+Modes (``--modes``): ``full`` (full fidelity), ``fit`` (``--detector-resize fit``: square's scale,
+padding only to multiples of 64), ``fast`` (Mask R-CNN at IMAGE_MAX_DIM 640), ``fast-fit``
+(``gone remove --fast``: 640, fit, inpainting working size 256),
 ``bf16`` (DeepFill under the mixed_bfloat16 dtype policy; JAX only: TensorFlow rejects the mixed
 dtypes); each later mode states its detections, detection-hole IoU and output PSNR against
 ``full``. ``--mask-head-both`` times the full mode with Mask R-CNN's mask head on all 100
 detection slots (Matterport's graph) and on the kept detections only (the CPU default).
 
-    python benchmarks/end_to_end.py --sizes 1920x1080 --repeats 2 --modes full fast --mask-head-both
+    python benchmarks/end_to_end.py --sizes 1920x1080 --repeats 2 --modes full fit fast fast-fit --mask-head-both
     KERAS_BACKEND=jax python benchmarks/end_to_end.py --sizes 1920x1080 --modes full bf16
     python benchmarks/end_to_end.py --paste-study --sizes 1920x1080    # full-size mask pasting cost
 
@@ -113,12 +115,19 @@ def _reference_weights(tmpdir):
 
 # Modes: what each changes against full fidelity (the published configuration, fp32).
 MODES = {
-    "full": "full fidelity: IMAGE_MAX_DIM 1024, fp32",
-    "fast": "fast: Mask R-CNN at IMAGE_MAX_DIM 640 (the detector's input 640x640), fp32",
+    "full": "full fidelity: IMAGE_MAX_DIM 1024, square padding, fp32",
+    "fit": "fit: IMAGE_MAX_DIM 1024 with IMAGE_RESIZE_MODE fit (square's scale, padded to multiples of 64 "
+           "only: gone remove --detector-resize fit), fp32",
+    "fast": "fast: Mask R-CNN at IMAGE_MAX_DIM --max-dim (the detector's input square), fp32",
+    "fast-fit": "gone remove --fast: IMAGE_MAX_DIM --max-dim with fit, inpainting working size 256, fp32",
     # Mask R-CNN's ProposalLayer mixes its bf16 inputs with float32 constants (a TypeError under
     # mixed_bfloat16), so the detector stays fp32 in this mode.
     "bf16": "bf16: DeepFill under the Keras dtype policy mixed_bfloat16 (fp32 weights, bf16 compute); detector fp32",
 }
+# mode -> (detector IMAGE_MAX_DIM or None for --max-dim, IMAGE_RESIZE_MODE, inpainting working size
+# or None for --working-size)
+MODE_SETTINGS = {"full": (1024, "square", None), "fit": (1024, "fit", None), "fast": (None, "square", None),
+                 "fast-fit": (None, "fit", 256), "bf16": (1024, "square", None)}
 
 
 def build_models(mode, weights, ckpt, max_dim, cache):
@@ -129,10 +138,10 @@ def build_models(mode, weights, ckpt, max_dim, cache):
 
     from gone.models import load_inpainter, make_detector_config
     from mrcnn.model import MaskRCNN
-    det_key = max_dim if mode == "fast" else 1024
+    dim, resize, _ = MODE_SETTINGS[mode]
+    det_key = (dim or max_dim, resize)
     if det_key not in cache:
-        attrs = {"IMAGE_MAX_DIM": max_dim, "IMAGE_MIN_DIM": min(800, max_dim)} if mode == "fast" else {}
-        config = type("BenchConfig", (make_detector_config().__class__,), attrs)()
+        config = make_detector_config(image_max_dim=det_key[0], resize_mode=resize)
         detector = MaskRCNN(mode="inference", config=config, model_dir=tempfile.mkdtemp(prefix="gone_bench_"))
         detector.load_weights(str(weights), by_name=True)
         cache[det_key] = detector
@@ -196,7 +205,7 @@ def speed(args):
             continue
         print(f"[{mode}] {MODES[mode]}; build+load {time.perf_counter() - t0:.1f} s", flush=True)
         remover = PeopleRemover(detector, inpainter, min_score=args.min_score, classes=None,
-                                working_size=args.working_size)
+                                working_size=MODE_SETTINGS[mode][2] or args.working_size)
         heads = [None] if mode != "full" or not args.mask_head_both else ["all", "kept"]
         for head in heads:
             head = _set_mask_head(detector, head)
@@ -309,7 +318,8 @@ def main(argv=None):
     p.add_argument("--min-score", type=float, default=0.0)
     p.add_argument("--working-size", type=int, default=512)
     p.add_argument("--modes", nargs="+", default=["full"], choices=list(MODES),
-                   help="full (default), fast (IMAGE_MAX_DIM --max-dim), bf16; accuracy is stated against full")
+                   help="full (default), fit, fast (IMAGE_MAX_DIM --max-dim), fast-fit (gone remove --fast), "
+                        "bf16; accuracy is stated against full")
     p.add_argument("--max-dim", type=int, default=640, help="IMAGE_MAX_DIM of the fast mode (multiple of 64)")
     p.add_argument("--mask-head-both", action="store_true",
                    help="in full mode, time the mask head on all 100 detection slots and on the kept ones")
