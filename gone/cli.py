@@ -27,6 +27,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+from gone.models import DETECTOR_RESIZE_MODES, DETECTOR_SIZE, FAST_DETECTOR_SIZE  # noqa: E402 (no Keras)
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -186,7 +188,7 @@ def add_remove_options(parser):
     parser.add_argument("--detector-size", type=int, default=None, metavar="N",
                         help="Mask R-CNN input size, IMAGE_MAX_DIM, a multiple of 64 (default 1024, "
                              "Matterport's; 640 with --fast)")
-    parser.add_argument("--detector-resize", choices=DETECTOR_RESIZE, default=None,
+    parser.add_argument("--detector-resize", choices=DETECTOR_RESIZE_MODES, default=None,
                         help="square = Matterport's padding to N x N; fit = the same scale padded only "
                              "to multiples of 64, ~40%% less detection time on a 16:9 photo, detections "
                              "close to square's (default: square; fit with --fast)")
@@ -219,9 +221,9 @@ def add_inpaint_options(parser):
     return parser
 
 
-DETECTOR_RESIZE = ("square", "fit")
 # --fast preset: (option, full-fidelity default, fast value)
-SPEED_PRESET = (("working_size", 512, 256), ("detector_size", 1024, 640), ("detector_resize", "square", "fit"))
+SPEED_PRESET = (("working_size", 512, 256), ("detector_size", DETECTOR_SIZE, FAST_DETECTOR_SIZE),
+                ("detector_resize", "square", "fit"))
 
 
 def apply_speed_preset(args):
