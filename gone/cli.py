@@ -84,6 +84,10 @@ def build_parser():
     r.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (their images) or glob patterns")
     r.add_argument("-o", "--outdir", required=True, help="output folder (created if needed)")
     add_remove_options(r)
+    r.add_argument("--keep", choices=("none", "subject"), default="none",
+                   help="subject = keep the photo's subject(s) and the people touching them, remove "
+                        "the rest (gone/subject.py; not with --masks) (default: none, remove every "
+                        "selected instance)")
     i = sub.add_parser("inpaint", help="fill your own hole masks (white = hole); no detection",
                        description="Inpaint the white pixels of a mask (Yu et al.'s test.py flags). Folder "
                        "form: --image DIR --mask DIR --output DIR, masks matched by file stem; images "
@@ -262,6 +266,8 @@ def _validate_remove_args(args):
     if args.detector_size < 64 or args.detector_size % 64:
         raise ValueError(f"--detector-size must be a positive multiple of 64, got {args.detector_size}")
     masks = getattr(args, "masks", None)
+    if masks is not None and getattr(args, "keep", "none") != "none":
+        raise ValueError("--keep subject needs the detections; it cannot be used with --masks")
     if masks is not None and not pathlib.Path(masks).is_dir():
         raise ValueError(f"--masks {masks}: not a folder")
 
@@ -617,7 +623,11 @@ def cmd_remove(args):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", LargeCropWarning)  # reported through the message
                 holes = None if args.masks is None else [it[3] for it in items]
-                results = remover.remove([it[1].rgb for it in items], hole_masks=holes)
+                if getattr(args, "keep", "none") == "subject":
+                    from gone.subject import remove_keeping_subject
+                    results = remove_keeping_subject(remover, [it[1].rgb for it in items])
+                else:
+                    results = remover.remove([it[1].rgb for it in items], hole_masks=holes)
         except Exception as e:
             if len(items) > 1:
                 for it in items:
