@@ -104,6 +104,11 @@ def build_parser():
         "label", help="blind labeling web app for experiment outputs (docs/labeling.md)",
         description="Serve the blinded results of experiment outputs to raters; --export writes "
         "labels/<rater>.csv for experiments/make_table.py."))
+    from gone.app.server import add_arguments as add_app_arguments
+    add_app_arguments(sub.add_parser(
+        "app", help="remove people from photos in the browser (docs/app.md)",
+        description="Serve a page that detects the people in your photos, keeps the subject, "
+        "removes the others and lets you download the results."))
     return _show_defaults(p)
 
 
@@ -840,6 +845,9 @@ def main(argv=None):
             if args.command == "label":
                 from gone import label_app
                 return label_app.main(args)
+            if args.command == "app":
+                from gone.app.server import main as app_main
+                return app_main(args)
             return cmd_weights(args)
         except KeyboardInterrupt:
             _err("interrupted (SIGTERM)" if received else "interrupted")
