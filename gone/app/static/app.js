@@ -111,7 +111,8 @@ function render() {
   const p = current; const svg = $("overlay"); const ul = $("instances");
   svg.replaceChildren(); ul.replaceChildren();
   if (!p) return;
-  const fs = Math.max(10, p.info.height / 30);
+  const shown = $("photo").getBoundingClientRect().width || p.info.width;
+  const fs = 14 * p.info.width / shown;      // 14 screen pixels whatever the zoom
   for (const inst of p.instances) {
     if (!passes(inst)) { p.remove.delete(inst.index); continue; }
     const state = p.remove.has(inst.index) ? "remove" : "keep";
