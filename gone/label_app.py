@@ -33,7 +33,7 @@ import threading
 import time
 import unicodedata
 
-from gone import labeling
+from gone import labeling, websafety
 from gone.io import write_text_atomic
 
 DB_NAME = "labeling.sqlite"
@@ -53,7 +53,9 @@ IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                ".webp": "image/webp"}
 MAX_NOTES = 500
 MAX_RATER = 40
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOOPBACK = websafety.LOOPBACK_NAMES
+CSP = ("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+       "connect-src 'self'; frame-ancestors 'none'")
 
 
 class LabelAppError(ValueError):
@@ -381,8 +383,8 @@ def create_app(folders, trusted_hosts=None, warn=None):
     app = Flask("gone.label_app", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.json.sort_keys = False
-    if trusted_hosts:   # a page of another site cannot reach us through a rebound DNS name
-        app.config["TRUSTED_HOSTS"] = list(trusted_hosts)
+    # Host check (DNS rebinding) with trusted_hosts, Origin check, security headers
+    websafety.install(app, CSP, loopback_only=False, trusted_hosts=trusted_hosts)
     app.extensions["gone_labeler"] = state
 
     class BadRequest(Exception):
@@ -397,18 +399,6 @@ def create_app(folders, trusted_hosts=None, warn=None):
     @app.errorhandler(HTTPException)
     def _http(err):
         return jsonify({"error": f"{err.code} {err.name}: {err.description}"}), err.code
-
-    @app.after_request
-    def _headers(resp):
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"
-        resp.headers["X-Frame-Options"] = "DENY"
-        resp.headers["Content-Security-Policy"] = (
-            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
-            "script-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'")
-        if resp.mimetype == "application/json":
-            resp.headers["Cache-Control"] = "no-store"
-        return resp
 
     def rater_of(value):
         if value is None or value == "":
@@ -522,19 +512,13 @@ def serve(folders, host="127.0.0.1", port=8765, out=print):
     """Runs the app with Werkzeug's threaded WSGI server until Ctrl-C (or a kill)."""
     from werkzeug.serving import make_server
 
-    loopback = host in LOOPBACK
-    if not loopback:
-        print(f"gone label: warning: listening on {host}: anyone who can reach this machine "
-              "can read the images and write labels; use the default 127.0.0.1 unless you "
-              "trust the network", file=sys.stderr, flush=True)
-    app = create_app(folders, trusted_hosts=["127.0.0.1", "localhost", "[::1]"] if loopback
-                     else None)
+    loopback = not websafety.warn_if_exposed(host, "gone label", "can read the images and write labels")
+    app = create_app(folders, trusted_hosts=websafety.LOOPBACK_NAMES if loopback else None)
     server = make_server(host, port, app, threaded=True)
     state = app.extensions["gone_labeler"]
-    shown = f"[{host}]" if ":" in host else host
     out(f"gone label: {len(state.items)} item(s) from {len(state.roots)} folder(s); labels in "
         + ", ".join(str(r / DB_NAME) for r in state.roots))
-    out(f"gone label: serving on http://{shown}:{server.server_port}/ (Ctrl-C to stop)")
+    out(f"gone label: serving on {websafety.shown_url(host, server.server_port)} (Ctrl-C to stop)")
     sys.stdout.flush()
     try:
         server.serve_forever()
