@@ -61,7 +61,7 @@ def test_remove_the_passer_by_keep_the_subject_brush_download(served, two_people
         page.screenshot(path=shots / "1_empty.png")
         page.set_input_files("#file", str(photo))
         page.wait_for_selector("body[data-state=ready]")
-        page.wait_for_function("document.getElementById('hole').dataset.seq >= 1")
+        page.wait_for_selector("body[data-hole=fresh]")
         items = page.locator("#instances li")
         assert items.count() == 2
         assert items.nth(0).get_attribute("class") == "keep" and "subject" in items.nth(0).text_content()
@@ -77,7 +77,6 @@ def test_remove_the_passer_by_keep_the_subject_brush_download(served, two_people
         items.nth(0).click()
         assert [items.nth(i).get_attribute("class") for i in range(2)] == ["keep", "remove"]
         # brush a stroke in the top-left corner (image pixels 8..40 on row 10)
-        seq = int(page.locator("#hole").get_attribute("data-seq"))
         page.click("#tool-brush")
         page.locator("#brush-size").evaluate("e => { e.value = 6; }")
         page.mouse.move(*_image_to_page(page, 8, 10))
@@ -85,7 +84,23 @@ def test_remove_the_passer_by_keep_the_subject_brush_download(served, two_people
         for x in range(12, 41, 4):
             page.mouse.move(*_image_to_page(page, x, 10))
         page.mouse.up()
-        page.wait_for_function(f"document.getElementById('hole').dataset.seq > {seq}")
+        page.wait_for_selector("body[data-hole=fresh]")
+        painted = ("() => { const c = document.getElementById('edits'); let n = 0; const d = c.getContext('2d')"
+                   ".getImageData(0, 0, c.width, c.height).data; for (let k = 3; k < d.length; k += 4) "
+                   "if (d[k]) n++; return n; }")
+        n = page.evaluate(painted)
+        assert n > 100
+        page.click("#undo")
+        assert page.evaluate(painted) == 0
+        page.click("#redo")
+        assert page.evaluate(painted) == n
+        # the eraser across the passer-by's legs (row 80) takes a strip out of the hole
+        page.click("#tool-eraser")
+        page.mouse.move(*_image_to_page(page, 20, 80))
+        page.mouse.down()
+        page.mouse.move(*_image_to_page(page, 56, 80))
+        page.mouse.up()
+        page.wait_for_selector("body[data-hole=fresh]")
         page.screenshot(path=shots / "3_brush.png")
         page.select_option("#inpainter", "telea")
         page.click("#remove")
@@ -107,10 +122,12 @@ def test_remove_the_passer_by_keep_the_subject_brush_download(served, two_people
     passer = PeopleRemover(None, None).hole_for(
         subject.subset(__import__("gone.masks", fromlist=["x"]).detections_from_masks(scene.person_masks), [1]),
         scene.image.shape, image=scene.image)
-    stroke = hole & ~passer
-    assert (hole & passer).sum() == passer.sum() and not (hole & scene.person_masks[..., 0] & ~stroke).any()
+    stroke, erased = hole & ~passer, passer & ~hole
+    assert not (hole & scene.person_masks[..., 0] & ~stroke).any()
     ys, xs = np.nonzero(stroke)
     assert ys.min() >= 5 and ys.max() <= 15 and xs.min() >= 4 and xs.max() <= 45 and stroke[10, 10:39].all()
+    ys, xs = np.nonzero(erased)
+    assert ys.min() >= 76 and ys.max() <= 84 and erased[80].sum() >= 5
     # `gone remove` with the same hole and inpainter writes the same bytes
     (tmp_path / "masks").mkdir()
     shutil.copy(result.hole, tmp_path / "masks" / "two people.png")

@@ -149,16 +149,21 @@ function choices() {
   return {photo: current.info.id, remove: Array.from(current.remove).sort((a, b) => a - b),
           strategy: $("strategy").value, dilation: $("dilation").value, edits: editsUrl()};
 }
-function scheduleHole() { clearTimeout(holeTimer); holeTimer = setTimeout(refreshHole, 250); }
+// body[data-hole] is "stale" from a change until the hole drawn is that of the latest choices
+function scheduleHole() {
+  document.body.dataset.hole = "stale";
+  clearTimeout(holeTimer); holeTimer = setTimeout(refreshHole, 250);
+}
 async function refreshHole() {
   if (!current) return;
+  document.body.dataset.hole = "stale";
   const seq = ++holeSeq;
   try {
     const blob = await api("POST", "/api/hole", choices(), true);
     if (seq !== holeSeq) return;
     const old = $("hole").src; $("hole").src = URL.createObjectURL(blob);
     if (old.startsWith("blob:")) URL.revokeObjectURL(old);
-    $("hole").dataset.seq = seq;
+    document.body.dataset.hole = "fresh";
   } catch (e) { say(e.message); }
 }
 
