@@ -87,13 +87,17 @@ async function select(id) {
   $("photo").src = withToken(p.info.image);
   $("stage").hidden = false; $("drop-hint").hidden = true;
   showCompare(false);
-  await run("detecting", async () => {
-    const j = await api("POST", "/api/detect", {photo: id, min_score: 0});
-    p.instances = j.instances;
-    if (!p.defaulted) { defaults(p); p.defaulted = true; }
-    if (j.message) say(j.message, true);
-    render(); await refreshHole();
-  });
+  await run("detecting", () => loadDetections(p, !p.defaulted));
+}
+// Detections (cached by the server after the first call); the subject is chosen among the people
+// with at least the slider's score, as `gone remove --keep subject --min-score` does.
+async function loadDetections(p, reset) {
+  const j = await api("POST", "/api/detect", {photo: p.info.id, min_score: parseFloat($("score").value)});
+  if (p !== current) return;
+  p.instances = j.instances;
+  if (reset) { defaults(p); p.defaulted = true; }
+  if (j.message) say(j.message, true);
+  render(); await refreshHole();
 }
 function passes(inst) {
   const cls = $("class-filter").value;
@@ -253,10 +257,8 @@ document.addEventListener("drop", (e) => {
   upload(Array.from(e.dataTransfer.files));
 });
 $("class-filter").addEventListener("change", () => { if (current) { defaults(current); render(); scheduleHole(); } });
-$("score").addEventListener("input", () => {
-  $("score-value").textContent = parseFloat($("score").value).toFixed(2);
-  if (current) { defaults(current); render(); scheduleHole(); }
-});
+$("score").addEventListener("input", () => { $("score-value").textContent = parseFloat($("score").value).toFixed(2); });
+$("score").addEventListener("change", () => { if (current) run("detecting", () => loadDetections(current, true)); });
 for (const id of ["strategy", "dilation"]) $(id).addEventListener("change", scheduleHole);
 $("show-hole").addEventListener("change", () => { $("hole").style.display = $("show-hole").checked ? "" : "none"; });
 for (const b of document.querySelectorAll(".tool")) b.addEventListener("click", () => setTool(b.dataset.tool));
