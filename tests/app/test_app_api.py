@@ -307,3 +307,39 @@ def test_cli_app_port_and_non_loopback_warning(monkeypatch, capsys, tmp_path):
     assert not os.path.exists(root)                                # temp folder removed at exit
     assert server.serve(port=1, out=seen.append) == 0
     assert "warning" not in capsys.readouterr().err and seen[-1] == "gone app: open http://127.0.0.1:1/ (Ctrl-C to stop)"
+
+
+def test_gone_app_process_serves_and_removes_its_folder_on_sigterm(tmp_path, two_people):
+    import json
+    import pathlib
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.png").write_bytes(two_people[1])
+    log = open(tmp_path / "log.txt", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "gone", "app", str(tmp_path / "photos"), "--port", "0"],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=repo,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(repo)))
+    try:
+        deadline = time.monotonic() + 120
+        text = ""
+        while "open http://" not in text and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+            log.seek(0)
+            text = log.read()
+        url = text.split("open ")[1].split()[0]
+        folder = pathlib.Path(text.split("results in ")[1].split(" (removed")[0])
+        assert folder.is_dir()
+        config = json.load(urllib.request.urlopen(url + "api/config", timeout=30))
+        assert config["photos_dir"] is True and config["default_inpainter"] == "auto"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        assert not folder.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -5,6 +5,7 @@ a broken file gets one readable message. Screenshots of each step go to the test
 import os
 import shutil
 import threading
+import zipfile
 
 import numpy as np
 import pytest
@@ -114,7 +115,12 @@ def test_remove_the_passer_by_keep_the_subject_brush_download(served, two_people
         assert download.suggested_filename == "two_people_gone.png"
         got = (tmp_path / "download.png")
         download.save_as(got)
+        with page.expect_download() as info:
+            page.click("#download-all")
+        info.value.save_as(tmp_path / "all.zip")
         browser.close()
+    with zipfile.ZipFile(tmp_path / "all.zip") as z:
+        assert z.namelist() == ["two_people_gone.png"] and z.read("two_people_gone.png") == got.read_bytes()
     # the hole the server used: the passer-by's pipeline hole plus the stroke, not the subject
     (session,) = state.sessions.values()
     (result,) = session.results.values()

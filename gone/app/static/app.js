@@ -34,14 +34,19 @@ async function run(label, f) {
 }
 
 // ---- opening photos -----------------------------------------------------------------------
-async function upload(files) {
+async function upload(files) {   // one request per photo: the size limit is per request
   if (!files.length) return;
   await run("uploading", async () => {
-    const form = new FormData();
-    for (const f of files) form.append("file", f, f.name);
-    const j = await api("POST", "/api/photos", form);
-    addPhotos(j.photos);
-    if (j.errors.length) throw new Error(j.errors.join("; "));
+    const errors = [], added = [];
+    for (const [k, f] of files.entries()) {
+      $("progress-text").textContent = `uploading ${k + 1}/${files.length}`;
+      const form = new FormData();
+      form.append("file", f, f.name);
+      try { const j = await api("POST", "/api/photos", form); added.push(...j.photos); errors.push(...j.errors); }
+      catch (e) { errors.push(e.message); }
+    }
+    addPhotos(added);
+    if (errors.length) throw new Error(errors.join("; "));
   });
 }
 function addPhotos(list) {
