@@ -9,9 +9,9 @@ The rule (``subject_instances``), on the person detections of one image whose sc
    candidate is the person with the largest ``size * (1 - offset)``. It is the subject when
    ``size >= SUBJECT_MIN_SIZE`` (0.5: a person spanning at least half the frame) and
    ``offset <= SUBJECT_MAX_OFFSET`` (0.5: its centroid in the central half of each axis), or
-   whatever its position, when its mask covers more than ``LARGE_SUBJECT_AREA`` of the image (the
-   paper treats a person over 50 % of the image as the subject: such a hole is a "large crop",
-   ``gone.masks.LARGE_CROP_THRESHOLD``).
+   whatever its position, when its mask covers at least ``LARGE_SUBJECT_AREA`` of the image (the
+   paper, section on large crops: "people occupying >= 50% of the image are likely the main
+   subjects of images"; such a hole is a "large crop", ``gone.masks.LARGE_CROP_THRESHOLD``).
 2. **Companions.** A person whose mask touches or overlaps a subject's mask grown by
    ``TOUCH_RADIUS`` of that subject's box side (2 %) and whose ``size`` is at least
    ``COMPANION_MIN_RATIO`` (0.6) of that subject's is a subject too (a couple, a family). This
@@ -73,7 +73,7 @@ def subject_instances(detections, image_shape, min_score=0.7, class_names=None):
     size, offset, area = _person_geometry(masks, rois, image_shape)
     best = int(np.argmax(size * (1.0 - np.minimum(offset, 1.0))))
     if not ((size[best] >= SUBJECT_MIN_SIZE and offset[best] <= SUBJECT_MAX_OFFSET)
-            or area[best] > LARGE_SUBJECT_AREA):
+            or area[best] >= LARGE_SUBJECT_AREA):
         return keep
     chosen = {best}
     frontier = [best]
