@@ -489,7 +489,8 @@ def write_job_outputs(job, loaded, result, which=("image", "mask")):
             if result.status != "inpainted" and job.source.suffix.lower() == job.ext and loaded.frames == 1:
                 copy_file_atomic(job.source, job.image_out)   # untouched: keep the original bytes
             else:
-                write_image_atomic(job.image_out, np.asarray(result.output), format=job.fmt)
+                write_image_atomic(job.image_out, np.asarray(result.output), format=job.fmt,
+                                   exif=getattr(loaded, "exif", None), icc_profile=getattr(loaded, "icc_profile", None))
             written.append(job.image_out)
         if "mask" in which:
             write_mask_atomic(job.mask_out, result.hole_mask)

@@ -38,6 +38,8 @@ class LoadedImage:
     mode: str                # Pillow mode of the source (e.g. "RGB", "I;16", "RGBA")
     high_bit_depth: bool     # source had more than 8 bits per sample
     frames: int = 1          # frames in the file (animated GIF/PNG/WebP, multi-page TIFF); rgb = first
+    exif: bytes | None = None          # the source's EXIF block, orientation tag removed (upright)
+    icc_profile: bytes | None = None   # the source's ICC profile when it describes RGB pixels
 
     @property
     def note(self) -> str:
@@ -88,7 +90,10 @@ def load_image(path):
                 frames = int(getattr(im, "n_frames", 1) or 1)
                 im.load()  # forces full decoding of the first frame: truncated data fails here
                 mode = im.mode
-                im = ImageOps.exif_transpose(im)
+                im = ImageOps.exif_transpose(im)   # also drops the orientation tag from info["exif"]
+                exif = im.info.get("exif") or None
+                # an ICC profile of gray or CMYK pixels would be wrong for the RGB output
+                icc = im.info.get("icc_profile") or None if mode in RGB_PROFILE_MODES else None
                 rgb = _to_rgb_uint8(im)
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not a recognised image file") from None
@@ -99,7 +104,9 @@ def load_image(path):
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ImageReadError(f"{path}: empty image")
     high = mode.startswith("I") or mode == "F" or mode.endswith(";16") or "16" in mode
-    return LoadedImage(rgb=rgb, format=fmt, mode=mode, high_bit_depth=bool(high), frames=frames)
+    return LoadedImage(rgb=rgb, format=fmt, mode=mode, high_bit_depth=bool(high), frames=frames,
+                       exif=exif if isinstance(exif, bytes) else None,
+                       icc_profile=icc if isinstance(icc, bytes) else None)
 
 
 def read_image(path):
@@ -121,8 +128,15 @@ def output_format_for(path, source: LoadedImage | None = None):
     return ext, fmt
 
 
-def write_image_atomic(path, rgb, format=None, quality=95):
-    """Write RGB uint8 HxWx3 to ``path`` atomically; the format follows the extension unless given."""
+# Pillow formats whose writer stores an EXIF block and an ICC profile (``save(exif=, icc_profile=)``).
+METADATA_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")
+RGB_PROFILE_MODES = ("RGB", "RGBA", "RGBX", "P", "PA")
+
+
+def write_image_atomic(path, rgb, format=None, quality=95, exif=None, icc_profile=None):
+    """Write RGB uint8 HxWx3 to ``path`` atomically; the format follows the extension unless given.
+    ``exif`` / ``icc_profile`` (bytes, e.g. ``LoadedImage.exif``) are stored where the format has
+    room for them (``METADATA_FORMATS``) and dropped elsewhere."""
     from PIL import Image
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[-1] != 3:
@@ -131,6 +145,8 @@ def write_image_atomic(path, rgb, format=None, quality=95):
         _, format = output_format_for(path)
     im = Image.fromarray(rgb, "RGB")
     kwargs = {"quality": quality} if format in ("JPEG", "WEBP") else {}
+    if format in METADATA_FORMATS:
+        kwargs.update({k: v for k, v in (("exif", exif), ("icc_profile", icc_profile)) if v})
     return write_fileobj_atomic(path, lambda f: im.save(f, format=format, **kwargs))
 
 
