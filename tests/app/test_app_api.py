@@ -121,6 +121,7 @@ def test_jpeg_with_exif_orientation_comes_back_upright_as_jpeg(app, two_people, 
     sideways = np.ascontiguousarray(np.rot90(scene.image, 1))   # stored rotated, EXIF says turn it
     exif = Image.Exif()
     exif[0x0112] = 6                                              # rotate 90 CW to display
+    exif[0x010F] = "GONE test camera"
     buf = io.BytesIO()
     Image.fromarray(sideways).save(buf, format="JPEG", quality=95, exif=exif.tobytes())
     c = app.test_client()
@@ -135,6 +136,7 @@ def test_jpeg_with_exif_orientation_comes_back_upright_as_jpeg(app, two_people, 
     assert body["download_name"] == "side_gone.jpg"
     out = Image.open(io.BytesIO(c.get(body["download"], headers=h).data))
     assert out.format == "JPEG" and out.size == (160, 120)
+    assert out.getexif().get(0x010F) == "GONE test camera" and 0x0112 not in out.getexif()
     assert np.abs(np.asarray(out).astype(int)[:30] - upright.astype(int)[:30]).mean() < 3
 
 
