@@ -38,7 +38,7 @@ class LoadedImage:
     mode: str                # Pillow mode of the source (e.g. "RGB", "I;16", "RGBA")
     high_bit_depth: bool     # source had more than 8 bits per sample
     frames: int = 1          # frames in the file (animated GIF/PNG/WebP, multi-page TIFF); rgb = first
-    exif: bytes | None = None          # the source's EXIF block, orientation tag removed (upright)
+    exif: bytes | None = None          # the source's EXIF, no orientation, thumbnail, maker note
     icc_profile: bytes | None = None   # the source's ICC profile when it describes RGB pixels
 
     @property
@@ -74,6 +74,24 @@ def _to_rgb_uint8(im):
     return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
 
 
+def _upright_exif(raw):
+    """The EXIF block to store with the upright output, or None: the orientation tag removed, and
+    re-serialised by Pillow, which writes the main directory (with its Exif / GPS sub-directories)
+    only, so the embedded thumbnail (IFD1) goes; the maker note goes too. Both can hold a preview
+    of the photo as it was, people included."""
+    from PIL import Image
+    if not raw or not isinstance(raw, bytes):
+        return None
+    try:
+        exif = Image.Exif()
+        exif.load(raw)
+        exif.pop(0x0112, None)                       # Orientation
+        exif.get_ifd(0x8769).pop(0x927C, None)       # Exif IFD: MakerNote
+        return exif.tobytes()
+    except Exception:   # a damaged EXIF block is dropped, not a reason to refuse the photo
+        return None
+
+
 def load_image(path):
     """Read ``path`` -> LoadedImage (pixels plus what a writer needs to keep the format)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -91,7 +109,7 @@ def load_image(path):
                 im.load()  # forces full decoding of the first frame: truncated data fails here
                 mode = im.mode
                 im = ImageOps.exif_transpose(im)   # also drops the orientation tag from info["exif"]
-                exif = im.info.get("exif") or None
+                exif = _upright_exif(im.info.get("exif"))
                 # an ICC profile of gray or CMYK pixels would be wrong for the RGB output
                 icc = im.info.get("icc_profile") or None if mode in RGB_PROFILE_MODES else None
                 rgb = _to_rgb_uint8(im)
@@ -105,7 +123,7 @@ def load_image(path):
         raise ImageReadError(f"{path}: empty image")
     high = mode.startswith("I") or mode == "F" or mode.endswith(";16") or "16" in mode
     return LoadedImage(rgb=rgb, format=fmt, mode=mode, high_bit_depth=bool(high), frames=frames,
-                       exif=exif if isinstance(exif, bytes) else None,
+                       exif=exif,
                        icc_profile=icc if isinstance(icc, bytes) else None)
 
 

@@ -30,6 +30,8 @@ SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()   # on
 def _exif(orientation):
     exif = Image.Exif()
     exif[MAKE], exif[DATE], exif[ORIENTATION] = "GONE test camera", "2024:05:06 07:08:09", orientation
+    exif.get_ifd(0x8769)[0x927C] = b"maker note with a preview"     # Exif IFD: MakerNote
+    exif.get_ifd(0x8769)[0x9003] = "2024:05:06 07:08:09"           # DateTimeOriginal
     return exif.tobytes()
 
 
@@ -50,6 +52,7 @@ def test_gone_remove_keeps_exif_and_icc(tmp_path, make_scene, fake_inpainter_cls
     exif = out.getexif()
     assert exif[MAKE] == "GONE test camera" and exif[DATE] == "2024:05:06 07:08:09"
     assert ORIENTATION not in exif                                # pixels are upright now
+    assert exif.get_ifd(0x8769) == {0x9003: "2024:05:06 07:08:09"}  # the maker note dropped
     assert out.info["icc_profile"] == SRGB
 
 
