@@ -556,7 +556,7 @@ def create_app(photos_dir=None, detector=None, loopback_only=True, workdir=None,
     @app.post("/api/remove")
     def api_remove():
         from gone.cli import OutputJob, output_ext_for, write_job_outputs
-        from gone.io import write_bytes_atomic, write_mask_atomic
+        from gone.io import write_bytes_atomic
         s = session()
         data = body()
         p = state.photo(s, data.get("photo"))

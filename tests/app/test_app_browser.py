@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gone import cli, subject
+from gone import cli, masks, subject
 from gone.app import server
 from gone.pipeline import PeopleRemover
 
@@ -126,7 +126,7 @@ def test_remove_the_passer_by_keep_the_subject_brush_download(served, two_people
     (result,) = session.results.values()
     hole = np.asarray(Image.open(result.hole)) == 255
     passer = PeopleRemover(None, None).hole_for(
-        subject.subset(__import__("gone.masks", fromlist=["x"]).detections_from_masks(scene.person_masks), [1]),
+        subject.subset(masks.detections_from_masks(scene.person_masks), [1]),
         scene.image.shape, image=scene.image)
     stroke, erased = hole & ~passer, passer & ~hole
     assert not (hole & scene.person_masks[..., 0] & ~stroke).any()
