@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import dataclasses
 import hashlib
 import io
@@ -46,6 +47,7 @@ MAX_PIXELS = 50_000_000                   # per photo, checked from the header b
 MAX_PHOTOS = 20                           # per session
 MAX_SESSIONS = 32                         # the least recently used one is dropped beyond this
 MAX_BROWSE = 2000                         # PHOTOS_DIR files listed
+IMAGE_CACHE = 6                           # decoded photos kept in memory (all sessions)
 CSP = ("default-src 'none'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 FORMAT_EXT = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif",
@@ -135,14 +137,43 @@ class Engine:
 # ----------------------------------------------------------------------------------------------
 # Sessions
 
+class ImageCache:
+    """The decoded photos most recently used (at most ``size``): the others are decoded again
+    from their stored copy when needed (the same pixels), so memory does not grow with the
+    number of photos."""
+
+    def __init__(self, size=IMAGE_CACHE):
+        self.size = size
+        self._items = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path, loaded=None):
+        from gone.io import load_image
+        with self._lock:
+            if path in self._items:
+                self._items.move_to_end(path)
+                return self._items[path]
+        loaded = loaded if loaded is not None else load_image(path)
+        with self._lock:
+            self._items[path] = loaded
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return loaded
+
+
 @dataclasses.dataclass
 class Photo:
     id: str
     name: str                     # the client's file name, shown and used for the download name
     path: pathlib.Path            # stored copy (server-chosen name)
-    loaded: object                # gone.io.LoadedImage
+    cache: ImageCache
     detections: dict | None = None
     result: str | None = None     # id of the latest result
+
+    @property
+    def loaded(self):
+        """gone.io.LoadedImage of the stored copy."""
+        return self.cache.get(self.path)
 
 
 @dataclasses.dataclass
@@ -215,6 +246,7 @@ class AppState:
         self.sessions: dict[str, Session] = {}
         self.lock = threading.Lock()
         self._browse: dict[str, pathlib.Path] = {}
+        self.images = ImageCache()
 
     def close(self):
         shutil.rmtree(self.root, ignore_errors=True)
@@ -287,7 +319,8 @@ class AppState:
             raise
         path = session.dir / f"{pid}{FORMAT_EXT[loaded.format]}"
         os.replace(tmp, path)
-        photo = Photo(pid, shown, path, loaded)
+        self.images.get(path, loaded)
+        photo = Photo(pid, shown, path, self.images)
         with session.lock:
             if len(session.photos) >= MAX_PHOTOS:
                 path.unlink(missing_ok=True)
@@ -446,6 +479,11 @@ def create_app(photos_dir=None, detector=None, loopback_only=True, workdir=None,
             return jsonify({"error": f"request too large (at most {MAX_UPLOAD_BYTES // 2**20} MB)"}), 413
         return jsonify({"error": f"{err.code} {err.name}: {err.description}"}), err.code
 
+    @app.errorhandler(Exception)
+    def _unexpected(err):   # one line for the page; the traceback goes to the server's log
+        app.logger.exception("gone app: unexpected error")
+        return jsonify({"error": f"internal error: {type(err).__name__}: {err}".splitlines()[0]}), 500
+
     def body():
         data = request.get_json(silent=True) if request.is_json else None
         if not isinstance(data, dict):
@@ -456,9 +494,10 @@ def create_app(photos_dir=None, detector=None, loopback_only=True, workdir=None,
         return state.session(request.headers.get("X-Gone-Session"))
 
     def photo_json(p):
-        h, w = p.loaded.rgb.shape[:2]
-        return {"id": p.id, "name": p.name, "width": w, "height": h, "format": p.loaded.format,
-                "image": f"/api/photos/{p.id}/image", "note": p.loaded.note, "result": p.result}
+        loaded = p.loaded
+        h, w = loaded.rgb.shape[:2]
+        return {"id": p.id, "name": p.name, "width": w, "height": h, "format": loaded.format,
+                "image": f"/api/photos/{p.id}/image", "note": loaded.note, "result": p.result}
 
     @app.get("/")
     def page():
@@ -539,9 +578,10 @@ def create_app(photos_dir=None, detector=None, loopback_only=True, workdir=None,
         min_score = data.get("min_score", 0.7)
         if not isinstance(min_score, (int, float)) or not 0 <= min_score <= 1:
             raise AppError(400, "'min_score' must be a number in [0, 1]")
+        rgb = p.loaded.rgb
         if p.detections is None:
-            p.detections = state.engine.detect(p.loaded.rgb)
-        inst = detections_json(p.detections, p.loaded.rgb.shape, float(min_score))
+            p.detections = state.engine.detect(rgb)
+        inst = detections_json(p.detections, rgb.shape, float(min_score))
         msg = "" if any(i["class"] == "person" for i in inst) else "no person found in this photo"
         return jsonify({"photo": p.id, "instances": inst, "message": msg})
 
@@ -567,15 +607,16 @@ def create_app(photos_dir=None, detector=None, loopback_only=True, workdir=None,
         if not hole.any():
             raise AppError(400, "nothing to remove: mark people to remove or brush an area")
         t0 = time.perf_counter()
-        result, used = state.engine.remove(p.loaded.rgb, hole, kind, strategy=strategy,
+        loaded = p.loaded
+        result, used = state.engine.remove(loaded.rgb, hole, kind, strategy=strategy,
                                            dilation=dilation, classes=None, min_score=0.0,
                                            large_crop="warn")
         rid = s.new_id()
-        ext, fmt = output_ext_for(p.path, p.loaded)
+        ext, fmt = output_ext_for(p.path, loaded)
         folder = s.dir / rid
         folder.mkdir()
         job = OutputJob(p.path, rid, ext, fmt, folder / f"result{ext}", folder / "hole.png")
-        write_job_outputs(job, p.loaded, result, ("image", "mask"))
+        write_job_outputs(job, loaded, result, ("image", "mask"))
         preview = folder / "preview.png"
         write_bytes_atomic(preview, _png(result.output))
         r = Result(rid, p.id, job.image_out, preview, job.mask_out, f"{_safe_stem(p.name)}_gone{ext}")

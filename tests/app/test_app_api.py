@@ -345,3 +345,29 @@ def test_gone_app_process_serves_and_removes_its_folder_on_sigterm(tmp_path, two
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_decoded_photos_are_cached_a_few_at_a_time_and_errors_are_one_line(app, two_people, monkeypatch):
+    scene, png = two_people
+    state = app.extensions["gone_app"]
+    state.images.size = 1
+    c = app.test_client()
+    h = _session(c)
+    first = _upload(c, h, png, "a.png").get_json()["photos"][0]["id"]
+    other = scene.image.copy()
+    other[:10] = 0
+    buf = io.BytesIO()
+    Image.fromarray(other).save(buf, format="PNG")
+    second = _upload(c, h, buf.getvalue(), "b.png").get_json()["photos"][0]["id"]
+    assert len(state.images._items) == 1                        # only the latest stays decoded
+    for pid, expect in ((first, scene.image), (second, other), (first, scene.image)):
+        got = np.asarray(Image.open(io.BytesIO(c.get(f"/api/photos/{pid}/image", headers=h).data)))
+        np.testing.assert_array_equal(got, expect)
+
+    def boom(*a, **k):
+        raise RuntimeError("boom\nsecond line")
+    monkeypatch.setattr(state.engine, "remove", boom)
+    brush = np.zeros((120, 160, 4), np.uint8)
+    brush[:5, :5] = (255, 0, 0, 255)
+    r = c.post("/api/remove", headers=h, json={"photo": first, "remove": [], "edits": _png_data_url(brush)})
+    assert r.status_code == 500 and r.get_json() == {"error": "internal error: RuntimeError: boom"}
