@@ -535,8 +535,8 @@ def create_app(photos_dir=None, detector=None, loopback_only=True, workdir=None,
         added, errors = [], []
         if request.is_json:
             ids = body().get("browse")
-            if not isinstance(ids, list) or not ids:
-                raise AppError(400, "'browse' must be a list of ids from /api/browse")
+            if not isinstance(ids, list) or not 0 < len(ids) <= MAX_PHOTOS:
+                raise AppError(400, f"'browse' must be a list of 1..{MAX_PHOTOS} ids from /api/browse")
             items = []
             for bid in ids:
                 path = state.browsed(bid)
