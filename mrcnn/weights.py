@@ -100,6 +100,22 @@ def _check_native_finite(path):
     check_finite(arrays, path, WeightLoadError)
 
 
+def check_weight_file(path):
+    """Raise WeightLoadError (one line) unless every weight array of ``path`` (either layout)
+    reads back, finite: a file cut short by a killed run or a full disk fails here."""
+    path = os.fspath(path)
+    try:
+        if is_legacy_h5(path):
+            read_legacy_h5(path)
+        else:
+            _check_native_finite(path)
+    except WeightLoadError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError) as e:
+        raise WeightLoadError(f"cannot read weight file {path} (truncated or corrupt HDF5): "
+                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
 def _weighted_layers(keras_model, exclude):
     exclude = set(exclude or [])
     return [l for l in keras_model.layers if l.weights and l.name not in exclude]
