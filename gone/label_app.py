@@ -53,11 +53,39 @@ IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                ".webp": "image/webp"}
 MAX_NOTES = 500
 MAX_RATER = 40
+# Loopback --host values; a server listening on one answers only requests whose Host header names
+# one of them (a page of another site that rebinds its DNS name to 127.0.0.1 sends its own name and
+# is refused). IPv6 literals are compared without brackets ("[::1]:8766" is ::1).
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class LabelAppError(ValueError):
     """A folder cannot be served or exported (one line for the user)."""
+
+
+def _canonical_host(name):
+    """A host name or IP literal (IPv6 without brackets) in one spelling: lower case, IP
+    addresses normalised (``0:0:0:0:0:0:0:1`` -> ``::1``)."""
+    import ipaddress
+
+    name = name.strip().lower().rstrip(".")
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        return name
+
+
+def host_of_header(value):
+    """The host of an HTTP ``Host`` header (``name``, ``name:port``, ``[v6]``, ``[v6]:port``),
+    canonical (``_canonical_host``), or None when malformed. Werkzeug's own trusted-host check
+    splits at the first ':' and so mishandles IPv6 literals."""
+    value = (value or "").strip()
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?|([A-Za-z0-9.-]+)(?::\d{1,5})?", value)
+    if not match:
+        return None
+    return _canonical_host(match.group(1) or match.group(2))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -381,8 +409,8 @@ def create_app(folders, trusted_hosts=None, warn=None):
     app = Flask("gone.label_app", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.json.sort_keys = False
-    if trusted_hosts:   # a page of another site cannot reach us through a rebound DNS name
-        app.config["TRUSTED_HOSTS"] = list(trusted_hosts)
+    # a page of another site cannot reach us through a rebound DNS name (checked in _host below)
+    trusted = {_canonical_host(h) for h in trusted_hosts} if trusted_hosts else None
     app.extensions["gone_labeler"] = state
 
     class BadRequest(Exception):
@@ -397,6 +425,11 @@ def create_app(folders, trusted_hosts=None, warn=None):
     @app.errorhandler(HTTPException)
     def _http(err):
         return jsonify({"error": f"{err.code} {err.name}: {err.description}"}), err.code
+
+    @app.before_request
+    def _host():
+        if trusted is not None and host_of_header(request.headers.get("Host")) not in trusted:
+            raise BadRequest(400, f"400 Bad Request: Host {request.headers.get('Host')!r} is not trusted.")
 
     @app.after_request
     def _headers(resp):
@@ -527,8 +560,7 @@ def serve(folders, host="127.0.0.1", port=8765, out=print):
         print(f"gone label: warning: listening on {host}: anyone who can reach this machine "
               "can read the images and write labels; use the default 127.0.0.1 unless you "
               "trust the network", file=sys.stderr, flush=True)
-    app = create_app(folders, trusted_hosts=["127.0.0.1", "localhost", "[::1]"] if loopback
-                     else None)
+    app = create_app(folders, trusted_hosts=LOOPBACK if loopback else None)
     server = make_server(host, port, app, threaded=True)
     state = app.extensions["gone_labeler"]
     shown = f"[{host}]" if ":" in host else host

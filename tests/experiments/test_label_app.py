@@ -380,3 +380,35 @@ def test_loopback_server_refuses_foreign_host_headers(smoke_output):
     c = app.test_client()
     assert c.get("/api/progress", headers={"Host": "127.0.0.1:8765"}).status_code == 200
     assert c.get("/api/progress", headers={"Host": "evil.example:8765"}).status_code == 400
+
+
+@pytest.mark.parametrize("host,status", [("[::1]:8766", 200), ("[::1]", 200), ("[0:0:0:0:0:0:0:1]:8766", 200),
+                                         ("127.0.0.1:8766", 200), ("LOCALHOST:8766", 200),
+                                         ("[::2]:8766", 400), ("[2001:db8::1]:8766", 400),
+                                         ("evil.example:8766", 400), ("[::1]x", 400)])
+def test_ipv6_loopback_server_trusts_its_own_host_header(smoke_output, monkeypatch, host, status):
+    """`gone label DIR --host ::1`: the Host header the browser sends, [::1]:PORT, is trusted."""
+    import werkzeug.serving
+    served = []
+
+    class FakeServer:
+        server_port = 8766
+
+        def serve_forever(self):
+            raise KeyboardInterrupt
+
+        def server_close(self):
+            pass
+
+    def make_server(host, port, app, **kwargs):
+        served.append((host, app))
+        return FakeServer()
+
+    monkeypatch.setattr(werkzeug.serving, "make_server", make_server)
+    assert label_app.serve([smoke_output], host="::1", port=8766, out=lambda m: None) == 0
+    (bound, app), = served
+    assert bound == "::1"
+    r = app.test_client().get("/api/progress", headers={"Host": host})
+    assert r.status_code == status
+    if status == 400:
+        assert r.get_json()["error"] == f"400 Bad Request: Host {host!r} is not trusted."
