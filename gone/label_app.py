@@ -353,7 +353,9 @@ class Labeler:
 def export(folders, out=print) -> int:
     """Writes <folder>/labels/<rater>.csv for every rater of every folder; returns an exit code.
 
-    A file there that this export did not write (a sheet filled by hand) is never replaced."""
+    A file there that this export did not write (a sheet filled by hand) is never replaced, and
+    nothing is written outside the output folder: a ``labels`` that leads out of it (a symlink) is
+    refused, as serving refuses files that resolve outside it."""
     roots, _ = load_items(folders, warn=lambda msg: None)
     status = 0
     for root in roots:
@@ -366,6 +368,13 @@ def export(folders, out=print) -> int:
         for row in labeling._read_csv(root / "labeling_sheet.csv", ("result_id", "image_path"),
                                       "labeling sheet"):
             sheet_paths[row["result_id"].strip()] = row["image_path"].strip()
+        labels = pathlib.Path(os.path.realpath(root / "labels"))   # symlinks followed
+        if root not in labels.parents or (labels.exists() and not labels.is_dir()):
+            print(f"gone label: error: {root / 'labels'} resolves to {labels}, not a folder inside "
+                  f"{root}; labels are exported only into the output folder; nothing written",
+                  file=sys.stderr)
+            status = 1
+            continue
         for rater in store.raters():
             target = root / "labels" / f"{rater}.csv"
             rel = target.relative_to(root).as_posix()

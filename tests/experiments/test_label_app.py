@@ -412,3 +412,24 @@ def test_ipv6_loopback_server_trusts_its_own_host_header(smoke_output, monkeypat
     assert r.status_code == status
     if status == 400:
         assert r.get_json()["error"] == f"400 Bad Request: Host {host!r} is not trusted."
+
+
+def test_export_never_follows_a_labels_link_out_of_the_output_folder(smoke_output, tmp_path, capsys):
+    c = label_app.create_app([smoke_output], warn=lambda m: None).test_client()
+    _label_all(c, "bob", lambda i: "good")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (smoke_output / "labels").symlink_to(outside, target_is_directory=True)
+    capsys.readouterr()
+    from gone import cli
+    rc = cli.main(["label", str(smoke_output), "--export"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"{smoke_output / 'labels'} resolves to {outside}, not a folder inside" in err
+    assert list(outside.iterdir()) == []
+    # a link that stays inside the folder is followed, as serving does
+    (smoke_output / "labels").unlink()
+    (smoke_output / "my_labels").mkdir()
+    (smoke_output / "labels").symlink_to(smoke_output / "my_labels", target_is_directory=True)
+    assert label_app.export([smoke_output], out=lambda m: None) == 0
+    assert [p.name for p in (smoke_output / "my_labels").iterdir()] == ["bob.csv"]
