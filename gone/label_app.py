@@ -350,6 +350,18 @@ class Labeler:
 # ----------------------------------------------------------------------------------------------
 # Export
 
+# A cell starting with one of these is a formula to a spreadsheet program (OWASP, "CSV Injection":
+# = + - @, tab, carriage return; line feed too): exported free text gets a leading "'" so that it
+# shows as text. The full-width forms are included as some spreadsheet programs accept them.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def neutralise_cell(text):
+    """``text`` with a leading ``'`` when a spreadsheet would read it as a formula."""
+    text = "" if text is None else str(text)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
 def export(folders, out=print) -> int:
     """Writes <folder>/labels/<rater>.csv for every rater of every folder; returns an exit code.
 
@@ -392,7 +404,9 @@ def export(folders, out=print) -> int:
             rows = [r for r in store.rows(rater) if r[0] in sheet_paths]
             stale = len(store.rows(rater)) - len(rows)
             for rid, label, tags, notes in rows:
-                writer.writerow([rid, sheet_paths[rid], label, notes, rater, tags])
+                # notes on one line (as the page stores them), never read as a formula
+                writer.writerow([rid, sheet_paths[rid], label, neutralise_cell(" ".join(notes.split())),
+                                 rater, tags])
             if stale:
                 out(f"{target}: {stale} label(s) of results no longer in labeling_sheet.csv "
                     "(an earlier run) left out")

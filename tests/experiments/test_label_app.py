@@ -433,3 +433,43 @@ def test_export_never_follows_a_labels_link_out_of_the_output_folder(smoke_outpu
     (smoke_output / "labels").symlink_to(smoke_output / "my_labels", target_is_directory=True)
     assert label_app.export([smoke_output], out=lambda m: None) == 0
     assert [p.name for p in (smoke_output / "my_labels").iterdir()] == ["bob.csv"]
+
+
+def test_export_neutralises_spreadsheet_formulas_in_notes(smoke_output):
+    """OWASP CSV injection: notes starting with = + - @ (or tab / CR) are exported with a leading '."""
+    app = label_app.create_app([smoke_output], warn=lambda m: None)
+    c = app.test_client()
+    notes = ['=HYPERLINK("http://x","y")', "+1+2", "-2+3", "@SUM(A1)", "=1+1 ", "fine = 1",
+             "ok", "", "'quoted"]
+    expected = ["'=HYPERLINK(\"http://x\",\"y\")", "'+1+2", "'-2+3", "'@SUM(A1)", "'=1+1", "fine = 1",
+                "ok", "", "'quoted"]
+    sent = {}
+    while True:
+        nxt = c.get("/api/next?rater=eve").get_json()
+        if nxt["done"]:
+            break
+        note = notes[len(sent)]
+        assert c.post("/api/labels", json={"rater": "eve", "item_id": nxt["item"]["id"], "label": "good",
+                                           "notes": note}).status_code == 200
+        sent[nxt["item"]["id"]] = note
+    assert len(sent) == len(notes) == 9
+    # a tab or carriage return at the start cannot come through the page (notes are whitespace-
+    # normalised); a row written into the store directly is normalised and neutralised on export
+    store = label_app.LabelStore(smoke_output / label_app.DB_NAME)
+    rid = next(r[0] for r in store.rows("eve"))
+    store.put("mallory", rid, "good", (), "\t=cmd|' /C calc'!A0")
+    store.put("oscar", rid, "good", (), "\r=1")
+    assert label_app.export([smoke_output], out=lambda m: None) == 0
+    rows = list(csv.DictReader(open(smoke_output / "labels" / "eve.csv", encoding="utf-8", newline="")))
+    item_of = {it.result_id: iid for iid, it in app.extensions["gone_labeler"].items.items()}
+    got = {item_of[r["result_id"]]: r["notes"] for r in rows}
+    assert {sent[i]: got[i] for i in sent} == dict(zip(notes, expected))
+    mallory = list(csv.DictReader(open(smoke_output / "labels" / "mallory.csv", encoding="utf-8", newline="")))
+    oscar = list(csv.DictReader(open(smoke_output / "labels" / "oscar.csv", encoding="utf-8", newline="")))
+    assert mallory[0]["notes"] == "'=cmd|' /C calc'!A0" and oscar[0]["notes"] == "'=1"
+    for cell in ("\t=1", "\r=1", "\n=1", "\uff1d1+1"):   # the rest of OWASP's list, for any other caller
+        assert label_app.neutralise_cell(cell) == "'" + cell
+    # the sheets still feed make_table (labels intact)
+    records = labeling.read_labeling_sheets([smoke_output / "labels" / "eve.csv"],
+                                            smoke_output / "private" / "labeling_key.csv")
+    assert len(records) == 9 and {r.label for r in records} == {"good"}
