@@ -58,6 +58,7 @@ setup(
         "statsmodels>=0.14",  # make_table.py: Fleiss' kappa
         "opencv-python-headless>=4.8",  # Telea / Navier-Stokes inpainting (gone.inpainters)
         "pypatchmatch>=2.2",  # PatchMatch inpainting, the default without DeepFill weights
+        "google-crc32c>=1.5",  # TF checkpoint tensor checksums (inpaint.checkpoint), without TensorFlow
     ],
     extras_require={
         "jax": ["jax>=0.4.30"],

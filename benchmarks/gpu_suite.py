@@ -28,8 +28,9 @@ Mask R-CNN >= 2x torchvision at batch 8 (>= 140 images/s), full-size masks withi
 to end. Each figure is also printed as ``s x sgemm rate`` of the host (benchmarks/sgemm.py), so
 CPU figures from loaded machines compare.
 
-The table is printed and written to docs/benchmarks/gpu_suite.md (--smoke:
-docs/benchmarks/gpu_suite_smoke.md), or to --out.
+The table is printed and written to --out, by default outputs/benchmarks/gpu_suite.md (--smoke:
+outputs/benchmarks/gpu_suite_smoke.md; outputs/ is not tracked), so a run never rewrites the
+tables kept in docs/benchmarks/ unless --out names one.
 """
 from __future__ import annotations
 
@@ -388,11 +389,16 @@ def format_table(rows, header):
     return "\n".join(lines) + "\n"
 
 
+def default_out(mode):
+    """The table's default path: under outputs/ (untracked), never over docs/benchmarks/."""
+    return REPO / "outputs" / "benchmarks" / f"gpu_suite{'_smoke' if mode == 'smoke' else ''}.md"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="CPU smoke run: tiny sizes, a few iterations, one process")
     p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
-    p.add_argument("--out", default=None, help="table file (default docs/benchmarks/gpu_suite[_smoke].md)")
+    p.add_argument("--out", default=None, help="table file (default outputs/benchmarks/gpu_suite[_smoke].md)")
     p.add_argument("--section", choices=SECTIONS, help=argparse.SUPPRESS)    # internal: one section
     p.add_argument("--json", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -427,7 +433,7 @@ def main(argv=None):
               f"{platform.machine()}, {load_note()}, numpy sgemm {rate:.1f} GFLOP/s (sgemm-GFLOP = seconds x "
               f"this rate); whole suite {time.perf_counter() - start:.0f} s.")
     table = format_table(rows, header)
-    out = pathlib.Path(args.out or REPO / "docs" / "benchmarks" / f"gpu_suite{'_smoke' if mode == 'smoke' else ''}.md")
+    out = pathlib.Path(args.out or default_out(mode))
     out.parent.mkdir(parents=True, exist_ok=True)
     from gone.io import write_text_atomic
     write_text_atomic(out, table)

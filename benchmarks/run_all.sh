@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU benchmark suite (benchmarks/gpu_suite.py): Mask R-CNN and DeepFill inference, both
 # training steps, end-to-end photos/s and torchvision's Mask R-CNN as the peer, on JAX, in one
-# table (printed and written to docs/benchmarks/gpu_suite.md). About 8 minutes on one H200.
+# table (printed and written to outputs/benchmarks/gpu_suite[_smoke].md, or to --out FILE). About
+# 8 minutes on one H200.
 #   bash benchmarks/run_all.sh            # GPU machine
 #   bash benchmarks/run_all.sh --smoke    # CPU smoke run (tiny sizes), as the test suite does
 set -euo pipefail

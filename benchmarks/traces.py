@@ -23,7 +23,8 @@ Resumable: one JSON per scene under ``--work_dir``; a rerun skips the scenes don
     python benchmarks/traces.py --scenes 40 --max_minutes 4
     python benchmarks/traces.py --inpainters patchmatch telea deepfill-random
 
-Writes docs/benchmarks/traces.md (``--output``) and prints it.
+Writes the table to ``--output`` (default outputs/benchmarks/traces.md, untracked; the copy in
+docs/benchmarks/ is replaced only when ``--output`` names it) and prints it.
 """
 from __future__ import annotations
 
@@ -214,7 +215,8 @@ def main(argv=None):
     ap.add_argument("--inpainters", nargs="+", default=["patchmatch", "telea"])
     ap.add_argument("--dilation", default="0.05")
     ap.add_argument("--work_dir", default="outputs/benchmarks/traces")
-    ap.add_argument("--output", default=str(REPO / "docs" / "benchmarks" / "traces.md"))
+    ap.add_argument("--output", default=str(REPO / "outputs" / "benchmarks" / "traces.md"),
+                    help="table file (default outputs/benchmarks/traces.md)")
     ap.add_argument("--max_minutes", type=float, default=None,
                     help="stop computing new scenes after this long (the table covers the done ones)")
     args = ap.parse_args(argv)

@@ -79,6 +79,26 @@ flags.DEFINE_bool("oracle_relics", False,
 
 RANDOM_WEIGHTS_BANNER = "RANDOM INPAINTING WEIGHTS: results are meaningless"
 
+# The files the experiment scripts write into an --output_dir (paths relative to it). The writers
+# use these names and EXPERIMENT_FILES lists them all, so that a script run afterwards
+# (make_table.py --table_name) never writes over an experiment's own file.
+PER_IMAGE_CSV = "per_image.csv"
+LABELING_SHEET_CSV = "labeling_sheet.csv"
+LABELING_KEY_CSV = "private/labeling_key.csv"
+FIGURE_PNG = "figure.png"
+SUMMARY_MD = "summary.md"
+SUMMARY_CSV = "summary.csv"
+RUN_INFO_JSON = "run_info.json"
+EVAL_DONE_JSON = "eval_done.json"                  # _training.evaluate
+LEARNING_CURVES_PNG = "learning_curves.png"        # fig5_learning_rate.py
+FIG3_PNG, FIG3_CSV = "figure3_label_examples.png", "figure3_label_examples.csv"
+FIG7_PNG, FIG7_CSV = "figure7_error_samples.png", "figure7_error_samples.csv"
+TABLE6_MD, TABLE6_CSV, TABLE6_RUN_INFO_JSON = "table6.md", "table6.csv", "run_info_table6.json"
+INDEX_MD = "index.md"                              # reproduce_paper.py (its root folder)
+EXPERIMENT_FILES = (PER_IMAGE_CSV, LABELING_SHEET_CSV, LABELING_KEY_CSV, FIGURE_PNG, SUMMARY_MD,
+                    SUMMARY_CSV, RUN_INFO_JSON, EVAL_DONE_JSON, LEARNING_CURVES_PNG, FIG3_PNG, FIG3_CSV,
+                    FIG7_PNG, FIG7_CSV, TABLE6_MD, TABLE6_CSV, TABLE6_RUN_INFO_JSON, INDEX_MD)
+
 
 class ExperimentError(Exception):
     """Bad flags or inputs; printed as one clear line."""
@@ -512,11 +532,11 @@ def write_outputs(output_dir, rows, columns, column_of_row, models, data, title,
     from gone import labeling
 
     out = pathlib.Path(output_dir)
-    per_image = write_csv_atomic(out / "per_image.csv", PER_IMAGE_COLUMNS, rows)
+    per_image = write_csv_atomic(out / PER_IMAGE_CSV, PER_IMAGE_COLUMNS, rows)
     sheet, key = labeling.write_labeling_sheet(
-        labeling_results(rows, column_of_row), out / "labeling_sheet.csv",
-        out / "private" / "labeling_key.csv", seed=FLAGS.seed, blind_images_dir="to_label")
-    figure = figure_fn(out / "figure.png")
+        labeling_results(rows, column_of_row), out / LABELING_SHEET_CSV,
+        out / LABELING_KEY_CSV, seed=FLAGS.seed, blind_images_dir="to_label")
+    figure = figure_fn(out / FIGURE_PNG)
     lines = header_lines(models, data, title)
     lines += summary_table(rows, columns, column_of_row)
     lines += ["", "Label the results blind in the browser (docs/labeling.md), then export:", "",
@@ -526,13 +546,13 @@ def write_outputs(output_dir, rows, columns, column_of_row, models, data, title,
               "(the paper's labels; `image_path` is a blinded copy under `to_label/`, relative to "
               "this folder; do not open `private/`). Then:", "",
               f"    python experiments/make_table.py --output_dir {out}", ""]
-    summary = write_text_atomic(out / "summary.md", "\n".join(lines))
+    summary = write_text_atomic(out / SUMMARY_MD, "\n".join(lines))
     info = {"script": script, "title": title, "columns": list(columns),
             "data": data.description, "masks": models.masks, "mrcnn_weights": models.mrcnn_source,
             "inpaint_weights": models.inpaint_source, "random_weights": models.random_weights,
             "seed": FLAGS.seed, "limit": FLAGS.limit, "n_images": len(data.samples),
             "n_results": len(rows)}
-    write_text_atomic(out / "run_info.json", json.dumps(info, indent=1, sort_keys=True) + "\n")
+    write_text_atomic(out / RUN_INFO_JSON, json.dumps(info, indent=1, sort_keys=True) + "\n")
     return {"per_image": per_image, "sheet": sheet, "key": key, "figure": figure,
             "summary": summary}
 

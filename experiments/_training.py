@@ -44,7 +44,7 @@ import sys
 
 import numpy as np
 
-import _common  # noqa: F401  (shared flags: --coco_dir, --output_dir, --seed, ...)
+import _common  # shared flags (--coco_dir, --output_dir, --seed, ...) and output file names
 from absl import flags
 
 from gone.io import write_text_atomic
@@ -189,7 +189,7 @@ def package_versions():
     return versions
 
 
-def write_run_info(out_dir, script, cfg, env: Environment, extra=None, name="run_info.json"):
+def write_run_info(out_dir, script, cfg, env: Environment, extra=None, name=_common.RUN_INFO_JSON):
     import keras
     commit, dirty = git_commit()
     info = {"script": script, "config": cfg, "backend": keras.backend.backend(),
@@ -437,11 +437,11 @@ def evaluate_columns(out_dir, title, columns, samples, cfg, header=()):
     from inpaint.checkpoint import assign_generator_weights
 
     out = pathlib.Path(out_dir)
-    done_path = out / "eval_done.json"
+    done_path = out / _common.EVAL_DONE_JSON
     signature = {"columns": {k: (str(v) if v else None) for k, v in columns.items()},
                  "samples": [s.name for s in samples], "strategy": cfg["eval"]["strategy"]}
     if done_path.is_file() and json.loads(done_path.read_text()).get("signature") == signature:
-        return _read_rows(out / "per_image.csv")
+        return _read_rows(out / _common.PER_IMAGE_CSV)
     if not samples:
         raise TrainingExperimentError("no evaluation images")
     model = _model()
@@ -473,10 +473,10 @@ def evaluate_columns(out_dir, title, columns, samples, cfg, header=()):
             rows.append(row)
     header_cols = ("image", "column", "columns", "hole_fraction", "l1_hole", "psnr_hole", "gradient_norm",
                    "gradient_norm_paper", "result_path", "weights")
-    _common.write_csv_atomic(out / "per_image.csv", header_cols, rows)
+    _common.write_csv_atomic(out / _common.PER_IMAGE_CSV, header_cols, rows)
     labeling.write_labeling_sheet([{"image": r["image"], "column": r["column"], "image_path": r["result_path"]}
-                                   for r in rows], out / "labeling_sheet.csv",
-                                  out / "private" / "labeling_key.csv", seed=int(cfg["seed"]),
+                                   for r in rows], out / _common.LABELING_SHEET_CSV,
+                                  out / _common.LABELING_KEY_CSV, seed=int(cfg["seed"]),
                                   blind_images_dir="to_label")
     write_table(out, title, list(columns), rows, header, columns)
     write_text_atomic(done_path, json.dumps({"signature": signature}, indent=1, sort_keys=True) + "\n")
@@ -528,8 +528,8 @@ def write_table(out, title, columns, rows, header, sources):
               "Label `labeling_sheet.csv` (one blind sheet over all columns; `to_label/` holds the "
               "images, `private/` the key), then `python experiments/make_table.py --output_dir "
               f"{out}` for the label counts (table.md).", ""]
-    write_text_atomic(pathlib.Path(out) / "summary.md", "\n".join(lines))
-    _common.write_csv_atomic(pathlib.Path(out) / "summary.csv", ["metric"] + list(columns),
+    write_text_atomic(pathlib.Path(out) / _common.SUMMARY_MD, "\n".join(lines))
+    _common.write_csv_atomic(pathlib.Path(out) / _common.SUMMARY_CSV, ["metric"] + list(columns),
                              [{"metric": title, **{c: (str(len([r for r in rows if r["column"] == c]))
                                                       if key is None else
                                                       _mean(r.get(key) for r in rows if r["column"] == c))

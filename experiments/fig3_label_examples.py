@@ -117,10 +117,10 @@ def run():
     suptitle = "Figure 3: examples of each label"
     if info.get("random_weights"):
         suptitle += f" [{_common.RANDOM_WEIGHTS_BANNER}]"
-    figure = _common.figure_grid(out / "figure3_label_examples.png", panels,
+    figure = _common.figure_grid(out / _common.FIG3_PNG, panels,
                                  [f"example {i + 1}" for i in range(FLAGS.examples)],
                                  [f"{label}" for label in labeling.LABELS], suptitle)
-    table = write_examples_csv(out / "figure3_label_examples.csv",
+    table = write_examples_csv(out / _common.FIG3_CSV,
                                ("label", "result_id", "image", "column", "agreement", "path"),
                                rows)
     for label in labeling.LABELS:

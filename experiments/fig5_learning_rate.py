@@ -62,7 +62,7 @@ def run(cfg, env, splits=None):
                                    patience=int(spec["patience"]))
         sources[column(lr)] = done["final"]
         curves[column(lr)] = _training.validation_curve(env.runs_dir / name)
-    plot = _training.plot_curves(out / "learning_curves.png", curves, TITLE)
+    plot = _training.plot_curves(out / _training._common.LEARNING_CURVES_PNG, curves, TITLE)
     header = [f"- data: {splits.description}", f"- initial weights: {init or 'seeded random'}",
               f"- holes: `{cfg['eval']['strategy']}` of the ground-truth person masks"]
     rows = _training.evaluate_columns(out, TITLE, sources, splits.eval[spec["val_split"]], cfg, header)

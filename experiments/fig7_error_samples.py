@@ -64,10 +64,10 @@ def run():
     if info.get("random_weights"):
         suptitle += f" [{_common.RANDOM_WEIGHTS_BANNER}]"
     titles = [t for i in range(FLAGS.examples) for t in (f"original {i + 1}", f"result {i + 1}")]
-    figure = _common.figure_grid(out / "figure7_error_samples.png", panels, titles,
+    figure = _common.figure_grid(out / _common.FIG7_PNG, panels, titles,
                                  [TAG_TITLES[t] for t in TAGS], suptitle)
     table = fig3.write_examples_csv(
-        out / "figure7_error_samples.csv",
+        out / _common.FIG7_CSV,
         ("tag", "result_id", "image", "column", "raters_tagging", "majority_label", "path"), rows)
     for tag in TAGS:
         print(f"{TAG_TITLES[tag]}: {counts[tag]} result(s) tagged, "

@@ -49,6 +49,19 @@ def check_table_name(name: str) -> str:
     return name
 
 
+def check_outputs_free(out: pathlib.Path, stem: str, inputs):
+    """ExperimentError when <out>/<stem>.md or .csv is one of the ``inputs`` (sheets, key) or a
+    file the experiment wrote there (``_common.EXPERIMENT_FILES``: the labeling sheet, summary,
+    per-image table, ...): the table never replaces them."""
+    own = {name.lower() for name in _common.EXPERIMENT_FILES}
+    taken = {pathlib.Path(p).resolve() for p in inputs} | {(out / n).resolve() for n in _common.EXPERIMENT_FILES}
+    for suffix in (".md", ".csv"):
+        name = f"{stem}{suffix}"
+        if name.lower() in own or (out / name).resolve() in taken:
+            raise _common.ExperimentError(f"--table_name={stem} would replace {out / name}, which "
+                                          "the experiment wrote or the table reads; choose another name")
+
+
 def read_run_info(path: pathlib.Path) -> dict:
     """run_info.json as a dict ({} when absent); a broken file is one clear error."""
     if not path.is_file():
@@ -135,13 +148,8 @@ def run():
     stem = check_table_name(FLAGS.table_name)
     key = pathlib.Path(FLAGS.key) if FLAGS.key else out / "private" / "labeling_key.csv"
     sheets = find_sheets(out, FLAGS.sheets)
-    inputs = {pathlib.Path(p).resolve() for p in sheets} | {
-        key.resolve(), (out / "per_image.csv").resolve(), (out / "run_info.json").resolve()}
-    for suffix in (".md", ".csv"):
-        if (out / f"{stem}{suffix}").resolve() in inputs:
-            raise _common.ExperimentError(f"--table_name={stem} would replace the input "
-                                          f"{out / (stem + suffix)}; choose another name")
-    info = read_run_info(out / "run_info.json")
+    check_outputs_free(out, stem, [key, *sheets])
+    info = read_run_info(out / _common.RUN_INFO_JSON)
     try:
         records = labeling.read_labeling_sheets(sheets, key)
     except labeling.LabelingError as err:

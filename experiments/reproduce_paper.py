@@ -70,7 +70,7 @@ def run(cfg, env):
         lines.append(f"## {name}")
         lines += [f"- {what}: `{pathlib.Path(p).relative_to(root).as_posix()}`" for what, p in paths.items()]
         lines.append("")
-    index = write_text_atomic(root / "index.md", "\n".join(lines))
+    index = write_text_atomic(root / _training._common.INDEX_MD, "\n".join(lines))
     info = _training.write_run_info(root, "reproduce_paper", cfg, env, {"stages": [n for n, _ in STAGES]})
     return {"index": index, "run_info": info}
 

@@ -59,9 +59,9 @@ def run(cfg, env, splits=None):
               "factor 255 (see the script's docstring).", ""]
     if any(math.isnan(r["gradient_norm"]) for r in rows):
         lines.append("Images whose hole or surroundings are empty have no gradient norm (n/a).")
-    md = write_text_atomic(out / "table6.md", "\n".join(lines) + "\n")
-    _training._common.write_csv_atomic(out / "table6.csv", ["metric"] + columns, table)
-    info = _training.write_run_info(out, "table6_gradient_norm", cfg, env, name="run_info_table6.json")
+    md = write_text_atomic(out / _training._common.TABLE6_MD, "\n".join(lines) + "\n")
+    _training._common.write_csv_atomic(out / _training._common.TABLE6_CSV, ["metric"] + columns, table)
+    info = _training.write_run_info(out, "table6_gradient_norm", cfg, env, name=_training._common.TABLE6_RUN_INFO_JSON)
     return {"table6": md, "table5": paths["table"], "run_info": info}
 
 

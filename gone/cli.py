@@ -811,7 +811,7 @@ def cmd_weights(args):
         if name not in W.REGISTRY:
             _err(f"error: unknown weights {name!r}; known: {', '.join(W.REGISTRY)}")
             return EXIT_USAGE
-        if W.find_weight_file(name):
+        if W.find_weight_file(name, verify=True):
             print(f"{name}: already at {W.find_weight_file(name)}")
             continue
         if not W.REGISTRY[name].url:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from gonefiles.atomic import (TEMP_MARK, clean_stale_temps, copy_file_atomic, is_temp_name,  # noqa: F401
                               write_atomic, write_bytes_atomic, write_fileobj_atomic, write_text_atomic)
 from gonefiles.images import (IMAGE_EXTENSIONS, ImageReadError, LoadedImage, load_image,  # noqa: F401
-                              output_format_for, read_image, read_mask, write_image_atomic,
+                              open_image, output_format_for, read_image, read_mask, write_image_atomic,
                               write_mask_atomic)
 
 # older private name, kept for callers that used it

@@ -324,10 +324,24 @@ class Labeler:
 # ----------------------------------------------------------------------------------------------
 # Export
 
+# A cell starting with one of these is a formula to a spreadsheet program (OWASP, "CSV Injection":
+# = + - @, tab, carriage return; line feed too): exported free text gets a leading "'" so that it
+# shows as text. The full-width forms are included as some spreadsheet programs accept them.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def neutralise_cell(text):
+    """``text`` with a leading ``'`` when a spreadsheet would read it as a formula."""
+    text = "" if text is None else str(text)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
 def export(folders, out=print) -> int:
     """Writes <folder>/labels/<rater>.csv for every rater of every folder; returns an exit code.
 
-    A file there that this export did not write (a sheet filled by hand) is never replaced."""
+    A file there that this export did not write (a sheet filled by hand) is never replaced, and
+    nothing is written outside the output folder: a ``labels`` that leads out of it (a symlink) is
+    refused, as serving refuses files that resolve outside it."""
     roots, _ = load_items(folders, warn=lambda msg: None)
     status = 0
     for root in roots:
@@ -340,6 +354,13 @@ def export(folders, out=print) -> int:
         for row in labeling._read_csv(root / "labeling_sheet.csv", ("result_id", "image_path"),
                                       "labeling sheet"):
             sheet_paths[row["result_id"].strip()] = row["image_path"].strip()
+        labels = pathlib.Path(os.path.realpath(root / "labels"))   # symlinks followed
+        if root not in labels.parents or (labels.exists() and not labels.is_dir()):
+            print(f"gone label: error: {root / 'labels'} resolves to {labels}, not a folder inside "
+                  f"{root}; labels are exported only into the output folder; nothing written",
+                  file=sys.stderr)
+            status = 1
+            continue
         for rater in store.raters():
             target = root / "labels" / f"{rater}.csv"
             rel = target.relative_to(root).as_posix()
@@ -357,7 +378,9 @@ def export(folders, out=print) -> int:
             rows = [r for r in store.rows(rater) if r[0] in sheet_paths]
             stale = len(store.rows(rater)) - len(rows)
             for rid, label, tags, notes in rows:
-                writer.writerow([rid, sheet_paths[rid], label, notes, rater, tags])
+                # notes on one line (as the page stores them), never read as a formula
+                writer.writerow([rid, sheet_paths[rid], label, neutralise_cell(" ".join(notes.split())),
+                                 rater, tags])
             if stale:
                 out(f"{target}: {stale} label(s) of results no longer in labeling_sheet.csv "
                     "(an earlier run) left out")

@@ -73,6 +73,8 @@ def write_labeling_sheet(results: Sequence[Mapping], sheet_path, key_path, seed:
     results and seed give the same files. With `blind_images_dir` (a folder, relative to the
     sheet's folder or absolute), each result file is copied there as ``<result_id><suffix>`` and
     the sheet lists the copy, so neither the file name nor the folder gives the method away.
+    The key is written 0600 and its folder (when it is not the sheet's) made 0700, whatever the
+    umask, so other users of a shared machine (raters) cannot open it.
     Returns ``(sheet_path, key_path)``.
     """
     sheet_path, key_path = pathlib.Path(sheet_path), pathlib.Path(key_path)
@@ -111,7 +113,11 @@ def write_labeling_sheet(results: Sequence[Mapping], sheet_path, key_path, seed:
         sheet_rows.append((result_id, shown, "", ""))
         key_rows.append((result_id, str(r["image"]), str(column), path))
     write_text_atomic(sheet_path, _csv_text(SHEET_COLUMNS, sheet_rows))
-    write_text_atomic(key_path, _csv_text(KEY_COLUMNS, sorted(key_rows)))
+    private = key_path.parent
+    if private.resolve() != sheet_path.parent.resolve():   # e.g. <output>/private/
+        private.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(private, 0o700)   # mkdir's mode is cut by the umask; an existing folder too
+    write_text_atomic(key_path, _csv_text(KEY_COLUMNS, sorted(key_rows)), mode=0o600)
     return sheet_path, key_path
 
 

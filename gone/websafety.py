@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import re
 import sys
 from urllib.parse import urlsplit
 
@@ -25,33 +26,40 @@ STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 
 def is_loopback(host) -> bool:
     """True for the loopback names (an IPv6 one with or without brackets)."""
-    return str(host).strip().lower().strip("[]") in LOOPBACK_NAMES
+    return canonical_host(host) in LOOPBACK_NAMES
+
+
+def canonical_host(name) -> str:
+    """A host name or IP literal (IPv6 with or without brackets) in one spelling: lower case, no
+    trailing dot, IP addresses normalised (``0:0:0:0:0:0:0:1`` -> ``::1``)."""
+    import ipaddress
+    name = str(name).strip().lower().rstrip(".")
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        return name
+
+
+# name, name:port, [v6], [v6]:port (RFC 7230 section 5.4). Werkzeug's own trusted-host check splits
+# at the first ':' and so mishandles IPv6 literals.
+_HOST_HEADER = re.compile(r"\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?|([A-Za-z0-9.-]+)(?::\d{1,5})?")
 
 
 def host_name(header):
-    """The host of a ``Host`` header without its port (``[::1]:8780`` -> ``::1``); None if
-    malformed."""
-    text = (header or "").strip().lower()
-    if not text:
+    """The host of a ``Host`` header without its port, canonical (``[::1]:8780`` -> ``::1``);
+    None if malformed."""
+    match = _HOST_HEADER.fullmatch((header or "").strip())
+    if not match:
         return None
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            return None
-        rest = text[end + 1:]
-        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
-            return None
-        return text[1:end]
-    name, sep, port = text.rpartition(":")
-    if sep and port.isdigit() and ":" not in name:
-        return name
-    return None if ":" in text else text
+    return canonical_host(match.group(1) or match.group(2))
 
 
 def host_allowed(header, allowed=LOOPBACK_NAMES) -> bool:
     """True when the ``Host`` header names one of ``allowed`` (any port)."""
     name = host_name(header)
-    return name is not None and name in {a.lower().strip("[]") for a in allowed}
+    return name is not None and name in {canonical_host(a) for a in allowed}
 
 
 def cross_origin(method, headers, scheme, host_header) -> bool:
@@ -81,8 +89,8 @@ def install(app, csp, loopback_only=True, trusted_hosts=None):
     @app.before_request
     def _check_request():
         if hosts is not None and not host_allowed(request.headers.get("Host"), hosts):
-            raise BadRequest("this server answers only to " + ", ".join(hosts)
-                             + " (Host header refused: DNS rebinding protection)")
+            raise BadRequest(f"Host {request.headers.get('Host')!r} is not trusted: this server answers "
+                             "only to " + ", ".join(hosts) + " (DNS rebinding protection)")
         if cross_origin(request.method, request.headers, request.scheme, request.headers.get("Host")):
             raise Forbidden("request from another web site refused")
 

@@ -5,13 +5,18 @@ Cache directory: ``$GONE_WEIGHTS_DIR`` if set, else ``~/.cache/gone``.
 - ``mask_rcnn_coco``: Matterport's COCO Mask R-CNN weights, ``mask_rcnn_coco.h5``, a release asset
   of github.com/matterport/Mask_RCNN (release v2.0). Downloadable directly. Its SHA-256 is not
   published by Matterport and is not pinned here: the download is checked to be a complete
-  HDF5 file and its SHA-256 is printed so it can be recorded.
+  HDF5 file (it opens, and every dataset reads back) and its SHA-256 is printed so it can be
+  recorded.
 - ``deepfill_v1_places2``: Yu et al.'s DeepFill v1 Places2 checkpoint (``release_places2_256``),
   shared as a Google Drive *folder* linked from the v1.0.0 branch README of
   github.com/JiahuiYu/generative_inpainting. Google Drive has no stable direct URL, so it must be
   downloaded by hand and the folder placed at ``<cache>/release_places2_256/`` (files
   ``checkpoint``, ``snap-*.index``, ``snap-*.data-00000-of-00001``; rename ``checkpoint.txt`` to
   ``checkpoint`` if Google Drive added the extension).
+
+A cached file is verified as a download is (``verify_file``: the registered size and SHA-256 when
+known, a complete HDF5 file for ``.h5``): ``gone weights`` reports a cached file that fails as
+corrupt, and ``gone weights --download`` fetches it again (offline: one error line saying so).
 """
 from __future__ import annotations
 
@@ -93,13 +98,62 @@ def _checkpoint_ok(folder):
     return folder.is_dir() and any(folder.glob("*.index"))
 
 
-def find_weight_file(name):
-    """Path of the cached weights for ``name`` ("mask_rcnn_coco" or "deepfill_v1_places2"), or None."""
+def find_weight_file(name, verify=False):
+    """Path of the cached weights for ``name`` ("mask_rcnn_coco" or "deepfill_v1_places2"), or None;
+    with ``verify``, also None when the cached file fails ``verify_file`` (see ``cached_problem``)."""
     spec = _spec(name)
     path = target_path(name)
     if spec.is_directory:
         return path if _checkpoint_ok(path) else None
-    return path if path.is_file() and path.stat().st_size > 0 else None
+    if not (path.is_file() and path.stat().st_size > 0):
+        return None
+    return None if verify and verify_file(path, spec.sha256, spec.size) else path
+
+
+def _h5_problem(path):
+    """Why ``path`` is not a complete HDF5 file (it opens and every dataset reads back), or None."""
+    import h5py
+
+    if not h5py.is_hdf5(path):
+        return "not an HDF5 file"
+
+    def read(_, obj):
+        if isinstance(obj, h5py.Dataset):
+            obj[()]
+        return None   # keep visiting
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(read)
+    except (OSError, KeyError, ValueError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return f"not a complete HDF5 file ({first})"
+    return None
+
+
+def verify_file(path, sha256=None, size=None):
+    """Why ``path`` is not a good copy of a weight file, or None: the checks a download passes
+    (size and SHA-256 when known; ``.h5``: a complete HDF5 file)."""
+    path = pathlib.Path(path)
+    got_size = os.path.getsize(path)
+    if size is not None and got_size != size:
+        return f"{got_size} bytes, expected {size}"
+    if sha256 is not None:
+        digest = sha256_of(path)
+        if digest.lower() != sha256.lower():
+            return f"SHA-256 {digest}, expected {sha256}"
+    if path.suffix == ".h5":
+        return _h5_problem(path)
+    return None
+
+
+def cached_problem(name):
+    """Why the cached file of ``name`` is corrupt (``verify_file``), or None (also when absent or a
+    checkpoint folder, which is checked tensor by tensor when loaded)."""
+    spec = _spec(name)
+    path = target_path(name)
+    if spec.is_directory or not (path.is_file() and path.stat().st_size > 0):
+        return None
+    return verify_file(path, spec.sha256, spec.size)
 
 
 def sha256_of(path, chunk=1 << 20):
@@ -114,9 +168,10 @@ def download(name=None, dest=None, url=None, sha256=None, size=None, timeout=30.
              spec=None):
     """Download a registered weight file (or any ``url``) to ``dest`` (default: the cache path).
 
-    The data goes to a temporary file beside ``dest``; only after the size/SHA-256 check passes is
-    it renamed onto ``dest``. Raises WeightsError with the target path on any failure
-    (unreachable, timeout, HTTP error, checksum mismatch)."""
+    The data goes to a temporary file beside ``dest``; only after ``verify_file`` passes is it
+    renamed onto ``dest`` (an existing, corrupt ``dest`` is replaced only then). Raises
+    WeightsError with the target path on any failure (unreachable, timeout, HTTP error, checksum
+    mismatch), saying so when ``dest`` exists and is corrupt."""
     if spec is None and name is not None:
         spec = _spec(name)
     if spec is not None:
@@ -162,12 +217,20 @@ def download(name=None, dest=None, url=None, sha256=None, size=None, timeout=30.
             raise WeightsError(f"checksum mismatch for {url}: SHA-256 {digest}, expected {sha256}; "
                                f"nothing was written to {dest}")
         if dest.suffix == ".h5":
-            import h5py
-            if not h5py.is_hdf5(tmp):
-                raise WeightsError(f"{url} did not return an HDF5 file; nothing was written to {dest}")
+            problem = _h5_problem(tmp)
+            if problem:
+                raise WeightsError(f"{url} did not return a usable HDF5 file ({problem}); nothing was "
+                                   f"written to {dest}")
 
+    corrupt = verify_file(dest, sha256, size) if dest.is_file() else None
     # temp file beside dest, renamed only after the checks (gonefiles: user's umask, no leftovers)
-    write_atomic(dest, fetch)
+    try:
+        write_atomic(dest, fetch)
+    except WeightsError as e:
+        if corrupt:
+            raise WeightsError(f"the cached {dest} is corrupt ({corrupt}) and was not fetched again: "
+                               f"{e}") from None
+        raise
     return dest
 
 
@@ -191,8 +254,12 @@ def explain():
             lines.append(f"  sha256 : {spec.sha256}")
         elif not spec.is_directory:
             lines.append("  sha256 : not published (the download is checked to be complete HDF5; its SHA-256 is printed)")
-        lines.append(f"  status : {'found at ' + str(found) if found else 'missing, expected at ' + str(target_path(name))}")
-        if not found:
+        problem = cached_problem(name) if found else None
+        if problem:
+            lines.append(f"  status : CORRUPT at {found} ({problem})")
+        else:
+            lines.append(f"  status : {'found at ' + str(found) if found else 'missing, expected at ' + str(target_path(name))}")
+        if not found or problem:
             if spec.url:
                 lines.append(f"  get it : gone weights --download {name}   (or place the file at {target_path(name)})")
             else:

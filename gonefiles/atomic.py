@@ -6,7 +6,8 @@ process that was killed (SIGKILL, power loss) without touching those of a live o
 
 ``tempfile.mkstemp`` creates files with mode 0600; the temp file is given
 ``0o666 & ~umask`` before the rename, so outputs get the same permissions as any file the user
-creates (``open()``/``touch`` semantics).
+creates (``open()``/``touch`` semantics), unless the caller asks for an exact ``mode`` (e.g. 0o600
+for a private file: then the file is never readable by others, not even while it is written).
 """
 from __future__ import annotations
 
@@ -83,8 +84,8 @@ def _new_temp(path: pathlib.Path, suffix: str = ""):
     return fd, tmp
 
 
-def _finish(tmp: str, path: pathlib.Path):
-    os.chmod(tmp, 0o666 & ~current_umask())
+def _finish(tmp: str, path: pathlib.Path, mode=None):
+    os.chmod(tmp, (0o666 & ~current_umask()) if mode is None else mode)
     os.replace(tmp, path)
 
 
@@ -95,8 +96,9 @@ def _discard(tmp: str):
         pass
 
 
-def write_fileobj_atomic(path, write_fn):
-    """``write_fn(binary_file_object)`` into a temp file, fsync, then rename onto ``path``."""
+def write_fileobj_atomic(path, write_fn, mode=None):
+    """``write_fn(binary_file_object)`` into a temp file, fsync, then rename onto ``path``
+    (permissions: ``mode`` if given, else ``0o666 & ~umask``)."""
     path = pathlib.Path(path)
     fd, tmp = _new_temp(path)
     try:
@@ -104,7 +106,7 @@ def write_fileobj_atomic(path, write_fn):
             write_fn(f)
             f.flush()
             os.fsync(f.fileno())
-        _finish(tmp, path)
+        _finish(tmp, path, mode)
     except BaseException:
         _discard(tmp)
         raise
@@ -129,14 +131,14 @@ def write_atomic(path, write_fn, suffix=""):
     return path
 
 
-def write_bytes_atomic(path, data: bytes):
-    """Write ``data`` to ``path`` atomically."""
-    return write_fileobj_atomic(path, lambda f: f.write(data))
+def write_bytes_atomic(path, data: bytes, mode=None):
+    """Write ``data`` to ``path`` atomically (``mode``: see ``write_fileobj_atomic``)."""
+    return write_fileobj_atomic(path, lambda f: f.write(data), mode)
 
 
-def write_text_atomic(path, text: str, encoding="utf-8"):
+def write_text_atomic(path, text: str, encoding="utf-8", mode=None):
     """Write ``text`` to ``path`` atomically; newlines are written as given."""
-    return write_bytes_atomic(path, text.encode(encoding))
+    return write_bytes_atomic(path, text.encode(encoding), mode)
 
 
 def copy_file_atomic(src, dest):

@@ -12,9 +12,16 @@
 - animated files (GIF, APNG, WebP, multi-page TIFF): the first frame; ``LoadedImage.frames``
   says how many there were, so callers can tell the user;
 - unreadable, truncated or non-image files raise ``ImageReadError`` with the file name and reason.
+
+Every image and mask file goes through ``open_image`` (one guarded reader): Pillow's
+decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``) is an error, not a warning, and a size
+the caller expects (a mask must match its image) is compared with the **header** (Pillow's
+``Image.open`` reads only the header) before any pixel is decoded, so a small file claiming a huge
+size costs neither memory nor time; either way the caller gets one ``ImageReadError`` line.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pathlib
 import warnings
@@ -92,33 +99,53 @@ def _upright_exif(raw):
         return None
 
 
-def load_image(path):
-    """Read ``path`` -> LoadedImage (pixels plus what a writer needs to keep the format)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+@contextlib.contextmanager
+def open_image(path, size=None, what="image"):
+    """``with open_image(path) as im:`` -- the repository's guarded ``PIL.Image.open``.
+
+    ``size`` (width, height), when given, must match the header's size (either orientation, since
+    EXIF rotation is applied only after decoding); it is checked before any pixel is decoded.
+    Every failure inside the block -- missing file, not an image, over Pillow's pixel limit, a
+    size mismatch, corrupt or truncated data -- becomes one ``ImageReadError`` naming the file."""
+    from PIL import Image, UnidentifiedImageError
     path = pathlib.Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: no such file")
     if path.is_dir():
-        raise ImageReadError(f"{path}: is a directory, not an image")
+        raise ImageReadError(f"{path}: is a directory, not {'an image' if what == 'image' else 'a ' + what}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                fmt = im.format
-                frames = int(getattr(im, "n_frames", 1) or 1)
-                im.load()  # forces full decoding of the first frame: truncated data fails here
-                mode = im.mode
-                im = ImageOps.exif_transpose(im)   # also drops the orientation tag from info["exif"]
-                exif = _upright_exif(im.info.get("exif"))
-                # an ICC profile of gray or CMYK pixels would be wrong for the RGB output
-                icc = im.info.get("icc_profile") or None if mode in RGB_PROFILE_MODES else None
-                rgb = _to_rgb_uint8(im)
+                if size is not None and tuple(im.size) not in (tuple(size), tuple(size)[::-1]):
+                    w, h = im.size
+                    raise ImageReadError(f"{path}: {what} is {w}x{h} but the image is {size[0]}x{size[1]}")
+                yield im
+    except ImageReadError:
+        raise
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not a recognised image file") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageReadError(f"{path}: image too large ({e})") from None
+        raise ImageReadError(f"{path}: {what} too large ({e})") from None
+    except MemoryError:
+        raise ImageReadError(f"{path}: {what} too large to decode (out of memory)") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as e:
-        raise ImageReadError(f"{path}: corrupt or truncated image ({e})") from None
+        raise ImageReadError(f"{path}: corrupt or truncated {what} ({e})") from None
+
+
+def load_image(path):
+    """Read ``path`` -> LoadedImage (pixels plus what a writer needs to keep the format)."""
+    from PIL import ImageOps
+    with open_image(path) as im:
+        fmt = im.format
+        frames = int(getattr(im, "n_frames", 1) or 1)
+        im.load()  # forces full decoding of the first frame: truncated data fails here
+        mode = im.mode
+        im = ImageOps.exif_transpose(im)   # also drops the orientation tag from info["exif"]
+        exif = _upright_exif(im.info.get("exif"))
+        # an ICC profile of gray or CMYK pixels would be wrong for the RGB output
+        icc = im.info.get("icc_profile") or None if mode in RGB_PROFILE_MODES else None
+        rgb = _to_rgb_uint8(im)
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ImageReadError(f"{path}: empty image")
     high = mode.startswith("I") or mode == "F" or mode.endswith(";16") or "16" in mode
@@ -180,26 +207,20 @@ def read_mask(path, shape=None):
     """A hole mask file -> bool HxW: > 127.5 = hole (white), as Yu et al.'s test.py, which reads
     the mask with cv2.imread and thresholds channel 0 of that BGR array (``masks[..., 0:1] >
     127.5`` in build_server_graph); so a colour mask counts its **blue** channel, and an alpha
-    channel is ignored. ``shape`` (H, W) is checked if given."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"{path}: no such file")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-                arr = np.asarray(im, dtype=np.float64) / 257.0
-            elif im.mode == "F":
-                arr = np.asarray(im, dtype=np.float64)
-                arr = arr * 255.0 if np.nanmax(arr) <= 1.0 else arr
-            else:
-                arr = np.asarray(im.convert("RGB"), dtype=np.float64)[..., 2]   # BGR channel 0
-    except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not a recognised image file") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as e:
-        raise ImageReadError(f"{path}: corrupt or truncated image ({e})") from None
+    channel is ignored. ``shape`` (H, W) is checked if given: against the file's header before
+    decoding (``open_image``), and again after the EXIF rotation."""
+    from PIL import ImageOps
+    size = None if shape is None else (int(shape[1]), int(shape[0]))
+    with open_image(path, size=size, what="mask") as im:
+        im.load()
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+            arr = np.asarray(im, dtype=np.float64) / 257.0
+        elif im.mode == "F":
+            arr = np.asarray(im, dtype=np.float64)
+            arr = arr * 255.0 if np.nanmax(arr) <= 1.0 else arr
+        else:
+            arr = np.asarray(im.convert("RGB"), dtype=np.float64)[..., 2]   # BGR channel 0
     hole = arr > 127.5
     if shape is not None and hole.shape != tuple(shape[:2]):
         raise ImageReadError(f"{path}: mask is {hole.shape[1]}x{hole.shape[0]} but the image is "

@@ -5,6 +5,10 @@ The `.index` file is a LevelDB-style SSTable (uncompressed blocks): key "" holds
 (num_shards, endianness), every other key is a tensor name whose value is a BundleEntryProto
 (dtype, shape, shard_id, offset, size, crc32c). The tensor bytes are raw little-endian arrays in the
 data shard at `offset`. We parse the table, varints and protobuf fields directly (pure numpy).
+Every tensor's bytes are checked against the entry's crc32c (masked as in TensorFlow's
+`tensorflow/core/lib/hash/crc32c.h`: rotate right by 15 bits, add 0xa282ead8), as TensorFlow's
+bundle reader does, so a damaged data file is refused instead of loading garbage; and no loaded
+weight (either format) may hold a NaN or Inf (`gonefiles.check_finite`).
 
 Native format: a `.npz` with the checkpoint variable names as keys plus a JSON manifest entry
 (`__manifest__`) naming the format, so `InpaintModel.from_checkpoint` accepts either.
@@ -17,8 +21,11 @@ import pathlib
 import re
 import struct
 
+import zipfile
+
 import numpy as np
 
+from gonefiles.weights import check_finite
 from inpaint.files import write_atomic
 
 TABLE_MAGIC = 0xDB4775248B80FB57
@@ -29,6 +36,7 @@ MANIFEST_KEY = "__manifest__"
 _DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8,
            9: np.int64, 10: np.bool_, 17: np.uint16, 19: np.float16, 22: np.uint32, 23: np.uint64}
 _DT_STRING = 7
+_CRC_MASK_DELTA = 0xA282EAD8   # tensorflow/core/lib/hash/crc32c.h (kMaskDelta)
 _OPTIMIZER_SLOT = re.compile(r"/(Adam|Adam_\d+|Momentum|RMSProp(_\d+)?|Adagrad|ExponentialMovingAverage)$")
 
 
@@ -71,6 +79,17 @@ def _parse_proto(buf) -> dict:
             raise CheckpointError(f"unsupported protobuf wire type {wire}")
         fields.setdefault(field, []).append(value)
     return fields
+
+
+def _unmask_crc(masked):
+    """TensorFlow's crc32c::Unmask: the inverse of ``((crc >> 15) | (crc << 17)) + kMaskDelta``."""
+    rot = (masked - _CRC_MASK_DELTA) & 0xFFFFFFFF
+    return ((rot >> 17) | (rot << 15)) & 0xFFFFFFFF
+
+
+def _crc32c(data):
+    import google_crc32c   # Google's CRC32C (C implementation; no TensorFlow needed)
+    return google_crc32c.value(data)
 
 
 def _signed64(value):
@@ -184,7 +203,7 @@ def _tf_entries(path):
         shape = tuple(_signed64(_parse_proto(d).get(1, [0])[0]) for d in shape_proto.get(2, []))
         entries[name] = dict(dtype=np.dtype(_DTYPES[dtype_code]), shape=shape,
                              shard=proto.get(3, [0])[0], offset=proto.get(4, [0])[0],
-                             size=proto.get(5, [0])[0])
+                             size=proto.get(5, [0])[0], crc32c=proto.get(6, [None])[0])
     return entries, prefix, num_shards
 
 
@@ -198,7 +217,7 @@ def read_tf_checkpoint(path) -> dict:
         for name, entry in sorted(entries.items()):
             shard = entry["shard"]
             if shard not in shards:
-                data_path = f"{prefix}.data-{shard:05d}-of-{num_shards:05d}"
+                data_path = data_path_of(prefix, shard, num_shards)
                 if not os.path.isfile(data_path):
                     raise CheckpointError(f"checkpoint data file missing: {data_path}")
                 shards[shard] = np.memmap(data_path, dtype=np.uint8, mode="r")
@@ -210,11 +229,22 @@ def read_tf_checkpoint(path) -> dict:
             raw = shards[shard][entry["offset"]:entry["offset"] + nbytes]
             if raw.size != nbytes:
                 raise CheckpointError(f"{name}: data shard {shard} is truncated")
-            out[name] = np.frombuffer(raw.tobytes(), dtype=entry["dtype"].newbyteorder("<")).astype(
+            data = raw.tobytes()
+            if entry["crc32c"] is not None and _crc32c(data) != _unmask_crc(entry["crc32c"]):
+                raise CheckpointError(f"{data_path_of(prefix, shard, num_shards)}: tensor {name} does not "
+                                      "match its checksum in the .index (corrupt file; download or copy "
+                                      "it again)")
+            out[name] = np.frombuffer(data, dtype=entry["dtype"].newbyteorder("<")).astype(
                 entry["dtype"]).reshape(entry["shape"])
     finally:
         shards.clear()
+    check_finite(out, prefix, CheckpointError)
     return out
+
+
+def data_path_of(prefix, shard, num_shards):
+    """The data file of ``shard`` of a bundle checkpoint: ``<prefix>.data-SSSSS-of-NNNNN``."""
+    return f"{prefix}.data-{shard:05d}-of-{num_shards:05d}"
 
 
 def is_native_file(path) -> bool:
@@ -240,13 +270,23 @@ def load_native(path):
     path = pathlib.Path(path)
     if not path.is_file():
         raise CheckpointError(f"native checkpoint not found: {path}")
-    with np.load(path, allow_pickle=False) as data:
-        if MANIFEST_KEY not in data.files:
-            raise CheckpointError(f"{path} has no {MANIFEST_KEY} entry: not a GONE inpaint checkpoint")
-        manifest = json.loads(bytes(data[MANIFEST_KEY]).decode("utf-8"))
-        if manifest.get("format") != NATIVE_FORMAT:
-            raise CheckpointError(f"{path}: unknown native format {manifest.get('format')!r}")
-        variables = {name: data[name] for name in data.files if name != MANIFEST_KEY}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if MANIFEST_KEY not in data.files:
+                raise CheckpointError(f"{path} has no {MANIFEST_KEY} entry: not a GONE inpaint checkpoint")
+            manifest = json.loads(bytes(data[MANIFEST_KEY]).decode("utf-8"))
+            if not isinstance(manifest, dict):
+                raise CheckpointError(f"{path}: malformed {MANIFEST_KEY} entry")
+            if manifest.get("format") != NATIVE_FORMAT:
+                raise CheckpointError(f"{path}: unknown native format {manifest.get('format')!r}")
+            # each member is read whole, so zipfile checks its CRC-32 here
+            variables = {name: data[name] for name in data.files if name != MANIFEST_KEY}
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: unreadable native checkpoint (truncated or corrupt: "
+                              f"{type(e).__name__}: {e})") from None
+    check_finite(variables, path, CheckpointError)
     return variables, manifest
 
 

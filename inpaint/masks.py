@@ -104,16 +104,18 @@ def load_user_mask(path, height, width):
     """A mask image file (white / >127.5 = hole, any channel count) resized (nearest) to H x W."""
     from PIL import Image
 
+    from gonefiles.images import ImageReadError, open_image   # the guarded reader (pixel limit)
+
     if not os.path.isfile(path):
         raise FileNotFoundError(f"mask file not found: {path}")
     try:
-        with Image.open(path) as image:
+        with open_image(path, what="mask") as image:
             gray = image.convert("L")
             if gray.size != (width, height):
                 gray = gray.resize((width, height), Image.NEAREST)
             values = np.asarray(gray)
-    except OSError as error:
-        raise ValueError(f"cannot read mask file {path}: {error}") from None
+    except ImageReadError as error:
+        raise ValueError(f"cannot read mask file {error}") from None
     return (values > 127.5).astype(np.float32)[None, :, :, None]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -101,7 +102,7 @@ def main(argv=None):
                                                           resize=args.resize)
         user_masks = resolve_image_source(args.user_masks) if args.user_masks else None
 
-        from inpaint.trainer import InpaintTrainer
+        from inpaint.trainer import InpaintTrainer, SnapshotSkippedWarning
         trainer = InpaintTrainer(config, log_dir=config.LOG_DIR, mask_kind=args.mask_kind,
                                  user_mask_paths=user_masks, seed=args.seed,
                                  snapshot_every=args.snapshot_every, keep_snapshots=args.keep,
@@ -112,7 +113,14 @@ def main(argv=None):
         if trainer.removed_temp_files:
             print(f"removed {len(trainer.removed_temp_files)} temp file(s) of an interrupted run")
         trainer.verbose, verbose = 0, trainer.verbose
-        resumed = 0 if args.no_resume else trainer.resume()
+        with warnings.catch_warnings(record=True) as skipped:
+            warnings.simplefilter("always", SnapshotSkippedWarning)
+            resumed = 0 if args.no_resume else trainer.resume()
+        for warning in skipped:   # one line each (a truncated or corrupt snap-N.npz)
+            if issubclass(warning.category, SnapshotSkippedWarning):
+                print(f"warning: {warning.message}", file=sys.stderr)
+            else:
+                warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
         trainer.verbose = verbose
         if resumed:
             print(f"resumed from step {resumed} ({trainer.resumed_from})")

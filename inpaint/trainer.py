@@ -31,7 +31,9 @@ exactly where an interrupted run stopped:
   end of `fit`; only the newest `keep_snapshots` are kept (None or 0: all);
 - `epoch-<E>.npz` at the end of every epoch E (1, 2, ...): never pruned (Tables 5-6 compare them).
 Temp files left by a killed run are removed when a trainer opens the log dir; after a resume,
-`scalars.csv` is cut back to the resumed step, so it holds every step once.
+`scalars.csv` is cut back to the resumed step, so it holds every step once. `resume()` skips, with
+one warning each, snapshots that cannot be read (truncated, corrupt, NaN/Inf weights) and
+continues from the newest good one.
 
 The backend-specific steps live in `inpaint.train_step_tf` and `inpaint.train_step_jax`.
 """
@@ -44,6 +46,7 @@ import math
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import keras
@@ -64,20 +67,30 @@ OPTIMIZER_MODES = ("shared", "separate")
 CRITIC_STREAM = 1 << 20  # the critics' batches: epochs CRITIC_STREAM + k of the dataset's order
 
 
+class SnapshotSkippedWarning(RuntimeWarning):
+    """`resume()` skipped a snapshot it cannot read and tried an older one."""
+
+
 def _cfg(config, name, default=None):
     if isinstance(config, dict):
         return config.get(name, default)
     return getattr(config, name, default)
 
 
-def latest_snapshot(log_dir):
-    """Path of the newest `snap-<step>.npz` in log_dir, or None."""
+def snapshots_newest_first(log_dir):
+    """Paths of the `snap-<step>.npz` in log_dir, highest step first."""
     log_dir = Path(log_dir)
     if not log_dir.is_dir():
-        return None
+        return []
     found = [(int(m.group(1)), log_dir / name) for name in os.listdir(log_dir)
              if (m := SNAPSHOT_PATTERN.match(name))]
-    return max(found)[1] if found else None
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def latest_snapshot(log_dir):
+    """Path of the newest `snap-<step>.npz` in log_dir, or None."""
+    found = snapshots_newest_first(log_dir)
+    return found[0] if found else None
 
 
 def epoch_snapshots(log_dir):
@@ -711,11 +724,21 @@ class InpaintTrainer:
         return self.step
 
     def resume(self):
-        """Restore the newest snapshot in log_dir if there is one; returns the step (0 if none)."""
-        path = latest_snapshot(self.log_dir)
-        if path is None:
+        """Restore the newest readable snapshot in log_dir; returns the step (0 if none).
+
+        A snapshot that cannot be read (truncated or corrupt file, NaN/Inf weights: a
+        CheckpointError from `load_native`, raised before any variable is assigned) is skipped
+        with one warning, and the next older one is tried. Snapshots that are readable but do not
+        fit this trainer (another optimizer setting or architecture) still raise."""
+        from inpaint.checkpoint import CheckpointError
+        for path in snapshots_newest_first(self.log_dir):
+            try:
+                step = self.restore(path)
+                break
+            except CheckpointError as error:
+                warnings.warn(f"skipping unreadable snapshot: {error}", SnapshotSkippedWarning, stacklevel=2)
+        else:
             return 0
-        step = self.restore(path)
         self.resumed_from = path
         if self.verbose:
             print(f"resumed from step {step} ({path})")

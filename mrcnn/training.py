@@ -10,6 +10,7 @@ import datetime
 import logging
 import os
 import re
+import warnings
 
 import keras
 import numpy as np
@@ -26,7 +27,7 @@ from mrcnn.losses import (mrcnn_bbox_loss_graph, mrcnn_class_loss_graph, mrcnn_m
                           rpn_bbox_loss_graph, rpn_class_loss_graph, weight_decay_loss)
 from mrcnn.ops import parse_image_meta_graph
 from mrcnn.proposal import ProposalLayer, norm_boxes_graph
-from mrcnn.weights import save_weights
+from mrcnn.weights import WeightLoadError, check_weight_file, save_weights
 
 log = logging.getLogger(__name__)
 
@@ -328,9 +329,15 @@ def make_log_dir(mrcnn_model):
     return log_dir
 
 
+class CheckpointSkippedWarning(RuntimeWarning):
+    """find_last() skipped a checkpoint it cannot read and returned an older one."""
+
+
 def find_last(mrcnn_model):
     """Path of the last checkpoint of the last log dir of this config's NAME in model_dir
-    (Matterport's find_last; log dirs without a checkpoint yet are skipped)."""
+    (Matterport's find_last; log dirs without a checkpoint yet are skipped). A checkpoint that
+    cannot be read back (cut short by a kill or a full disk, corrupt, NaN/Inf weights:
+    mrcnn.weights.check_weight_file) is skipped with one warning, and the one before it used."""
     model_dir = str(mrcnn_model.model_dir)
     key = str(mrcnn_model.config.NAME).lower()
     try:
@@ -343,8 +350,14 @@ def find_last(mrcnn_model):
         dir_name = os.path.join(model_dir, dir_name)
         checkpoints = sorted(f for f in next(os.walk(dir_name))[2]
                              if f.startswith("mask_rcnn") and f.endswith(".h5"))
-        if checkpoints:
-            return os.path.join(dir_name, checkpoints[-1])
+        for name in reversed(checkpoints):
+            path = os.path.join(dir_name, name)
+            try:
+                check_weight_file(path)
+            except WeightLoadError as error:
+                warnings.warn(f"find_last: skipped an unreadable checkpoint: {error}", CheckpointSkippedWarning, stacklevel=3)
+                continue
+            return path
     raise FileNotFoundError(f"Could not find weight files in {os.path.join(model_dir, dir_names[-1])}")
 
 

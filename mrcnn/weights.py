@@ -4,6 +4,8 @@ Legacy layout (keras_model.save_weights of Keras 2): root attribute `layer_names
 layer with attribute `weight_names` (order = layer.weights order) and one dataset per name.
 Nested models (rpn_model) are one group; TimeDistributed layers are stored under the wrapper name.
 The published file lists weightless layers too and stores its strings as fixed-length bytes.
+Either layout is refused (WeightLoadError, one line naming the file and the weight) when a weight
+holds a NaN or Inf (``gonefiles.check_finite``): a corrupt file must not load silently.
 """
 import collections
 import logging
@@ -15,7 +17,7 @@ import urllib.request
 import h5py
 import keras
 import numpy as np
-from gonefiles import write_atomic, write_fileobj_atomic
+from gonefiles import check_finite, write_atomic, write_fileobj_atomic
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,33 @@ def read_legacy_h5(path):
                 groups[name] = [np.asarray(g[w]) for w in weight_names]
             except KeyError as e:
                 raise WeightLoadError(f"{path}: group {name!r} lacks dataset {e}") from None
+            check_finite(zip((f"{name}/{w}" for w in weight_names), groups[name]), path, WeightLoadError)
     return groups, layer_names
+
+
+def _check_native_finite(path):
+    """NaN/Inf refusal for a native Keras 3 ``.weights.h5`` (every float dataset in the file)."""
+    arrays = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: arrays.append((name, obj[()]))
+                     if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fc" else None)
+    check_finite(arrays, path, WeightLoadError)
+
+
+def check_weight_file(path):
+    """Raise WeightLoadError (one line) unless every weight array of ``path`` (either layout)
+    reads back, finite: a file cut short by a killed run or a full disk fails here."""
+    path = os.fspath(path)
+    try:
+        if is_legacy_h5(path):
+            read_legacy_h5(path)
+        else:
+            _check_native_finite(path)
+    except WeightLoadError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError) as e:
+        raise WeightLoadError(f"cannot read weight file {path} (truncated or corrupt HDF5): "
+                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
 def _weighted_layers(keras_model, exclude):
@@ -128,7 +156,8 @@ def load_weights(keras_model, filepath, by_name=False, exclude=None, allow_parti
     Raises WeightsMismatchError (a ValueError) naming every mismatched layer with expected vs
     found shapes, and when a by-name load finds more than half of the model's non-excluded
     weighted layers missing from the file, unless allow_partial=True (then those layers keep
-    their weights and a warning names them). Other unreadable files raise WeightLoadError.
+    their weights and a warning names them). Other unreadable files, and files with a NaN/Inf
+    weight, raise WeightLoadError.
     Returns the names of the weight-bearing model layers that got no weights."""
     filepath = os.fspath(filepath)
     if not os.path.exists(filepath):
@@ -141,6 +170,10 @@ def load_weights(keras_model, filepath, by_name=False, exclude=None, allow_parti
         if exclude:
             raise WeightLoadError("exclude is only supported for Keras-2 HDF5 files; "
                                   "native .weights.h5 files load whole")
+        try:
+            _check_native_finite(filepath)
+        except OSError as e:
+            raise WeightLoadError(f"cannot read weight file {filepath} (corrupt HDF5?): {e}") from None
         try:
             keras_model.load_weights(filepath)
         except Exception as e:  # keras raises various types (and prints arrays): one clear error

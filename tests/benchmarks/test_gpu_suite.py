@@ -3,7 +3,8 @@
 Runs the sections that fit the test budget: DeepFill inference in fp32 and bf16 and the torchvision
 peer (or its skip), through the same driver, subprocess and table code as the full run. The Mask
 R-CNN, training and end-to-end sections compile for 20-60 s each on 2 CPU cores: they are
-smoke-run by hand (``bash benchmarks/run_all.sh --smoke``, table in docs/benchmarks/gpu_suite_smoke.md)."""
+smoke-run by hand (``bash benchmarks/run_all.sh --smoke``; the table goes to
+outputs/benchmarks/gpu_suite_smoke.md, a kept copy is docs/benchmarks/gpu_suite_smoke.md)."""
 import os
 import pathlib
 import subprocess
@@ -22,14 +23,32 @@ def _rows(table):
     return rows
 
 
-def test_gpu_suite_smoke_writes_one_table(tmp_path):
+@pytest.fixture
+def default_table():
+    """outputs/benchmarks/gpu_suite_smoke.md, the smoke run's default table; whatever was there
+    before the test is put back after it."""
+    path = REPO / "outputs" / "benchmarks" / "gpu_suite_smoke.md"
+    before = path.read_bytes() if path.is_file() else None
+    if before is not None:
+        path.unlink()
+    yield path
+    if before is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_bytes(before)
+
+
+def test_gpu_suite_smoke_writes_one_table(default_table):
     pytest.importorskip("jax", reason="the GPU suite runs on JAX (pip install -e '.[jax]')")
-    out = tmp_path / "suite.md"
+    tracked = REPO / "docs" / "benchmarks" / "gpu_suite_smoke.md"
+    tracked_before = tracked.read_bytes()
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     proc = subprocess.run(["bash", str(REPO / "benchmarks" / "run_all.sh"), "--smoke", "--sections", "deepfill",
-                           "peer", "--out", str(out)], capture_output=True, text=True, env=env,
-                          timeout=600, cwd=REPO)
+                           "peer"], capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert tracked.read_bytes() == tracked_before       # the kept page is not rewritten
+    out = default_table                                  # no --out: outputs/benchmarks/ (git-ignored)
+    assert subprocess.run(["git", "check-ignore", "-q", str(out)], cwd=REPO).returncode == 0
     table = out.read_text()
     assert table.startswith("# GPU benchmark suite (smoke run, CPU)") and "jax" in table
     rows = _rows(table)

@@ -380,3 +380,97 @@ def test_loopback_server_refuses_foreign_host_headers(smoke_output):
     c = app.test_client()
     assert c.get("/api/progress", headers={"Host": "127.0.0.1:8765"}).status_code == 200
     assert c.get("/api/progress", headers={"Host": "evil.example:8765"}).status_code == 400
+
+
+@pytest.mark.parametrize("host,status", [("[::1]:8766", 200), ("[::1]", 200), ("[0:0:0:0:0:0:0:1]:8766", 200),
+                                         ("127.0.0.1:8766", 200), ("LOCALHOST:8766", 200),
+                                         ("[::2]:8766", 400), ("[2001:db8::1]:8766", 400),
+                                         ("evil.example:8766", 400), ("[::1]x", 400)])
+def test_ipv6_loopback_server_trusts_its_own_host_header(smoke_output, monkeypatch, host, status):
+    """`gone label DIR --host ::1`: the Host header the browser sends, [::1]:PORT, is trusted."""
+    import werkzeug.serving
+    served = []
+
+    class FakeServer:
+        server_port = 8766
+
+        def serve_forever(self):
+            raise KeyboardInterrupt
+
+        def server_close(self):
+            pass
+
+    def make_server(host, port, app, **kwargs):
+        served.append((host, app))
+        return FakeServer()
+
+    monkeypatch.setattr(werkzeug.serving, "make_server", make_server)
+    assert label_app.serve([smoke_output], host="::1", port=8766, out=lambda m: None) == 0
+    (bound, app), = served
+    assert bound == "::1"
+    r = app.test_client().get("/api/progress", headers={"Host": host})
+    assert r.status_code == status
+    refused = (f"400 Bad Request: Host {host!r} is not trusted: this server answers only to "
+               "127.0.0.1, localhost, ::1 (DNS rebinding protection)")
+    assert r.get_json().get("error") == (refused if status == 400 else None)
+
+
+def test_export_never_follows_a_labels_link_out_of_the_output_folder(smoke_output, tmp_path, capsys):
+    c = label_app.create_app([smoke_output], warn=lambda m: None).test_client()
+    _label_all(c, "bob", lambda i: "good")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (smoke_output / "labels").symlink_to(outside, target_is_directory=True)
+    capsys.readouterr()
+    from gone import cli
+    rc = cli.main(["label", str(smoke_output), "--export"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"{smoke_output / 'labels'} resolves to {outside}, not a folder inside" in err
+    assert list(outside.iterdir()) == []
+    # a link that stays inside the folder is followed, as serving does
+    (smoke_output / "labels").unlink()
+    (smoke_output / "my_labels").mkdir()
+    (smoke_output / "labels").symlink_to(smoke_output / "my_labels", target_is_directory=True)
+    assert label_app.export([smoke_output], out=lambda m: None) == 0
+    assert [p.name for p in (smoke_output / "my_labels").iterdir()] == ["bob.csv"]
+
+
+def test_export_neutralises_spreadsheet_formulas_in_notes(smoke_output):
+    """OWASP CSV injection: notes starting with = + - @ (or tab / CR) are exported with a leading '."""
+    app = label_app.create_app([smoke_output], warn=lambda m: None)
+    c = app.test_client()
+    notes = ['=HYPERLINK("http://x","y")', "+1+2", "-2+3", "@SUM(A1)", "=1+1 ", "fine = 1",
+             "ok", "", "'quoted"]
+    expected = ["'=HYPERLINK(\"http://x\",\"y\")", "'+1+2", "'-2+3", "'@SUM(A1)", "'=1+1", "fine = 1",
+                "ok", "", "'quoted"]
+    sent = {}
+    while True:
+        nxt = c.get("/api/next?rater=eve").get_json()
+        if nxt["done"]:
+            break
+        note = notes[len(sent)]
+        assert c.post("/api/labels", json={"rater": "eve", "item_id": nxt["item"]["id"], "label": "good",
+                                           "notes": note}).status_code == 200
+        sent[nxt["item"]["id"]] = note
+    assert len(sent) == len(notes) == 9
+    # a tab or carriage return at the start cannot come through the page (notes are whitespace-
+    # normalised); a row written into the store directly is normalised and neutralised on export
+    store = label_app.LabelStore(smoke_output / label_app.DB_NAME)
+    rid = next(r[0] for r in store.rows("eve"))
+    store.put("mallory", rid, "good", (), "\t=cmd|' /C calc'!A0")
+    store.put("oscar", rid, "good", (), "\r=1")
+    assert label_app.export([smoke_output], out=lambda m: None) == 0
+    rows = list(csv.DictReader(open(smoke_output / "labels" / "eve.csv", encoding="utf-8", newline="")))
+    item_of = {it.result_id: iid for iid, it in app.extensions["gone_labeler"].items.items()}
+    got = {item_of[r["result_id"]]: r["notes"] for r in rows}
+    assert {sent[i]: got[i] for i in sent} == dict(zip(notes, expected))
+    mallory = list(csv.DictReader(open(smoke_output / "labels" / "mallory.csv", encoding="utf-8", newline="")))
+    oscar = list(csv.DictReader(open(smoke_output / "labels" / "oscar.csv", encoding="utf-8", newline="")))
+    assert mallory[0]["notes"] == "'=cmd|' /C calc'!A0" and oscar[0]["notes"] == "'=1"
+    for cell in ("\t=1", "\r=1", "\n=1", "\uff1d1+1"):   # the rest of OWASP's list, for any other caller
+        assert label_app.neutralise_cell(cell) == "'" + cell
+    # the sheets still feed make_table (labels intact)
+    records = labeling.read_labeling_sheets([smoke_output / "labels" / "eve.csv"],
+                                            smoke_output / "private" / "labeling_key.csv")
+    assert len(records) == 9 and {r.label for r in records} == {"good"}

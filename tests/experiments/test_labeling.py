@@ -125,3 +125,28 @@ def test_bad_sheets_give_clear_errors(filled, tmp_path):
     assert len(labeling.read_labeling_sheets([partial], key)) == 7
     with pytest.raises(labeling.LabelingError, match="has no label"):
         labeling.read_labeling_sheets([partial], key, allow_unlabeled=False)
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_private_key_is_owner_only_whatever_the_umask(tmp_path, existing):
+    import os
+    import stat
+    out = tmp_path / "exp"
+    if existing:   # a rerun over an earlier run's world-readable folder and key
+        (out / "private").mkdir(parents=True)
+        os.chmod(out / "private", 0o755)
+        (out / "private" / "labeling_key.csv").write_text("old")
+        os.chmod(out / "private" / "labeling_key.csv", 0o644)
+    results = [{"image": f"img{i}", "column": c, "image_path": f"res/{i}_{c}.png"}
+               for i in range(2) for c in ("box", "mask")]
+    old = os.umask(0o022)
+    try:
+        sheet, key = labeling.write_labeling_sheet(results, out / "labeling_sheet.csv",
+                                                   out / "private" / "labeling_key.csv", seed=1)
+    finally:
+        os.umask(old)
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+    assert mode(out / "private") == 0o700
+    assert mode(key) == 0o600
+    assert mode(sheet) == 0o644                     # the sheet is for the raters: the umask's mode
+    assert sum(len(v) for v in labeling.read_key(key).values()) == 4

@@ -153,8 +153,25 @@ def test_table_name_never_replaces_an_input(make_table, capsys, out):
     sheet.write_bytes(_sheet_text(ALICE).encode())
     rc, _, err = _run(make_table, capsys, f"--output_dir={out}", f"--sheets={sheet}",
                       "--table_name=alice")
-    assert rc == 2 and "would replace the input" in err
+    assert rc == 2 and f"would replace {out / 'alice.csv'}" in err
     assert sheet.read_bytes() == _sheet_text(ALICE).encode()
+
+
+@pytest.mark.parametrize("name", ["labeling_sheet", "summary", "per_image", "table6", "figure3_label_examples",
+                                  "Summary"])
+def test_table_name_never_replaces_a_file_the_experiment_wrote(make_table, capsys, out, name):
+    sys.path.insert(0, str(REPO / "experiments"))
+    import _common
+    own = {p: f"{p} written by the experiment\n" for p in ("labeling_sheet.csv", "summary.md", "summary.csv",
+                                                             "table6.md", "figure3_label_examples.csv")}
+    for rel, text in own.items():
+        (out / rel).write_text(text)
+    assert {"labeling_sheet.csv", "summary.md", "per_image.csv", "table6.csv"} <= set(_common.EXPERIMENT_FILES)
+    (out / "labels" / "alice.csv").write_text(_sheet_text(ALICE))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    rc, _, err = _run(make_table, capsys, f"--output_dir={out}", f"--table_name={name}", "--bootstrap=0")
+    assert rc == 2 and f"--table_name={name} would replace {out / name}." in err and err.count("\n") == 1
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_errors_about_bad_sheets_never_print_other_files(make_table, capsys, out, tmp_path):

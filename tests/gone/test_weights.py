@@ -98,3 +98,56 @@ def test_cli_weights_offline(monkeypatch, tmp_path, capsys):
     assert "place it at" in capsys.readouterr().err
     assert cli.main(["weights", "--download", "deepfill_v1_places2"]) == 1
     assert cli.main(["weights", "--download", "bogus"]) == 2
+
+
+def _small_h5(path):
+    import h5py
+    import numpy as np
+    with h5py.File(path, "w") as f:
+        f.create_dataset("conv1/kernel", data=np.arange(4096, dtype=np.float32).reshape(64, 64))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_cli_download_refetches_a_corrupt_cached_file(server, monkeypatch, tmp_path, capsys, damage):
+    from gone import cli
+    good = _small_h5(tmp_path / "serve" / "tiny.h5")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("GONE_WEIGHTS_DIR", str(cache))
+    monkeypatch.setitem(W.REGISTRY, "tiny_h5", W.WeightSpec(
+        name="tiny_h5", filename="tiny.h5", description="test weights", url=f"{server}/tiny.h5",
+        source_page=server))
+    cached = cache / "tiny.h5"
+    cached.write_bytes(good[: len(good) // 2] if damage == "truncated" else b"\x89HDF\r\n\x1a\n" + b"\0" * 500)
+    assert W.find_weight_file("tiny_h5") == cached and W.find_weight_file("tiny_h5", verify=True) is None
+    assert cli.main(["weights", "--download", "tiny_h5"]) == 0
+    out = capsys.readouterr().out
+    assert f"status : CORRUPT at {cached} (not a complete HDF5 file" in out
+    assert "already at" not in out and f"tiny_h5: downloaded to {cached}" in out
+    assert cached.read_bytes() == good
+    assert cli.main(["weights", "--download", "tiny_h5"]) == 0   # now verified: kept
+    out = capsys.readouterr().out
+    assert f"status : found at {cached}" in out and f"tiny_h5: already at {cached}" in out
+
+
+def test_cli_download_offline_says_the_cached_file_is_corrupt(monkeypatch, tmp_path, capsys):
+    from gone import cli
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()                                  # nothing listens there now
+    payload = b"pinned weights"
+    monkeypatch.setenv("GONE_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setitem(W.REGISTRY, "pinned", W.WeightSpec(
+        name="pinned", filename="pinned.bin", description="test weights", url=f"http://127.0.0.1:{port}/p",
+        source_page="test", size=len(payload), sha256=hashlib.sha256(payload).hexdigest()))
+    cached = tmp_path / "pinned.bin"
+    cached.write_bytes(b"pinned weightZ")           # same size, one byte changed
+    assert cli.main(["weights", "--download", "pinned"]) == 1
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "Traceback" not in captured.err
+    assert errors[0].startswith(f"gone: error: the cached {cached} is corrupt (SHA-256 ")
+    assert "was not fetched again: cannot download" in errors[0]
+    assert "already at" not in captured.out and cached.read_bytes() == b"pinned weightZ"

@@ -83,3 +83,27 @@ def test_initial_weights_follow_the_seed(tmp_path):
     assert len(separate.g_optimizer.variables) == 2 + 2 * len(separate.generator.trainable_variables)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         InpaintTrainer(config, log_dir=tmp_path / "bad", optimizer="adamw", verbose=0)
+
+
+def test_resume_skips_unreadable_snapshots_with_one_warning_each(image_dir, tmp_path, capsys):
+    from inpaint.train import main
+    log = tmp_path / "log"
+    args = ["--data", str(image_dir), "--log-dir", str(log), "--quiet", "--log-every", "1",
+            "--snapshot-every", "1", "--keep", "0", *TINY]
+    assert main(args + ["--epochs", "1"]) == 0
+    assert sorted(p.name for p in log.glob("snap-*.npz")) == ["snap-1.npz", "snap-2.npz"]
+    capsys.readouterr()
+    data = (log / "snap-2.npz").read_bytes()
+    (log / "snap-2.npz").write_bytes(data[: len(data) // 2])          # truncated zip
+    np.savez(log / "snap-3.npz", x=np.zeros(3))                        # a zip, but not a snapshot
+    assert main(args + ["--epochs", "2"]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if "skipping unreadable snapshot" in line]
+    assert len(warnings) == 2 and "Traceback" not in captured.err
+    assert "snap-3.npz has no __manifest__ entry" in warnings[0]
+    assert "snap-2.npz: unreadable native checkpoint (truncated or corrupt" in warnings[1]
+    assert "resumed from step 1" in captured.out
+    # the resumed run continued from step 1: steps 2..4 logged once each, snap-2 rewritten whole
+    assert _scalar_steps(log) == [1, 2, 3, 4]
+    from inpaint.checkpoint import load_native
+    assert load_native(log / "snap-2.npz")[1]["extra"]["step"] == 2

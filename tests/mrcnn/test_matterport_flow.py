@@ -12,7 +12,7 @@ from mrcnn import training, utils
 from mrcnn import model as modellib
 from mrcnn.config import Config
 from mrcnn.datasets.shapes import ShapesDataset
-from mrcnn.weights import WeightsMismatchError
+from mrcnn.weights import WeightsMismatchError, save_weights
 
 
 def tiny_config(**overrides):
@@ -150,5 +150,26 @@ def test_log_dirs_of_runs_started_in_the_same_minute_never_collide(tmp_path):
     assert b.checkpoint_path.startswith(dir_b)
     assert training.make_log_dir(a) == dir_a  # a second train() of a run keeps its folder
     # the newest folder sorts last; find_last skips folders with no checkpoint yet
-    open(os.path.join(dir_a, "mask_rcnn_clash_0001.h5"), "wb").close()
+    save_weights(a.keras_model, os.path.join(dir_a, "mask_rcnn_clash_0001.h5"))
     assert b.find_last() == os.path.join(dir_a, "mask_rcnn_clash_0001.h5")
+
+
+def test_find_last_skips_a_truncated_newest_checkpoint(tmp_path):
+    run = modellib.MaskRCNN(mode="training", config=tiny_config(NAME="cut"), model_dir=str(tmp_path))
+    log_dir = training.make_log_dir(run)
+    good = os.path.join(log_dir, "mask_rcnn_cut_0001.h5")
+    save_weights(run.keras_model, good)
+    data = open(good, "rb").read()
+    cut = os.path.join(log_dir, "mask_rcnn_cut_0002.h5")
+    with open(cut, "wb") as f:                      # a run killed while writing epoch 2
+        f.write(data[: len(data) // 2])
+    with pytest.warns(training.CheckpointSkippedWarning) as record:
+        assert run.find_last() == good
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert message.startswith(f"find_last: skipped an unreadable checkpoint: cannot read weight file {cut} "
+                              "(truncated or corrupt HDF5)")
+    assert "\n" not in message
+    # the older checkpoint loads (the resume goes on from epoch 1)
+    with pytest.warns(training.CheckpointSkippedWarning):
+        assert run.load_weights(run.find_last(), by_name=True) == []

@@ -178,3 +178,30 @@ def test_keras2_h5_round_trip_by_name(tiny, tmp_path):
     assert _assert_equal_to_file(b, path) == len(a.keras_model.weights)
     b.load_weights(path, by_name=False)
     assert _assert_equal_to_file(b, path) == len(a.keras_model.weights)
+
+
+@pytest.mark.jax
+def test_nan_or_inf_weight_is_refused_in_both_layouts(tiny, tmp_path):
+    from mrcnn.model import MaskRCNN
+    model = MaskRCNN("inference", tiny(), None)
+    layers = _layer_dict(model, 0.5)
+    layers["fpn_p3"][1][1][0] = np.nan
+    legacy = tmp_path / "nan_legacy.h5"
+    _write_legacy(legacy, layers)
+    before = np.asarray(model.keras_model.get_layer("fpn_p2").weights[1].numpy())
+    with pytest.raises(WeightLoadError, match=r"nan_legacy.h5: weight fpn_p3/fpn_p3/w1_\S+ holds 1 NaN/Inf "
+                                              r"value\(s\) of \d+; refusing") as err:
+        model.load_weights(legacy, by_name=True)
+    assert "\n" not in str(err.value)
+    np.testing.assert_array_equal(model.keras_model.get_layer("fpn_p2").weights[1].numpy(), before)  # untouched
+    native = tmp_path / "inf.weights.h5"
+    model.save_weights(native)
+    with h5py.File(native, "r+") as f:
+        names = []
+        f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) and o.dtype.kind == "f" else None)
+        ds = f[names[0]]
+        value = ds[()]
+        value.flat[0] = np.inf
+        ds[...] = value
+    with pytest.raises(WeightLoadError, match=rf"inf.weights.h5: weight {names[0]} holds 1 NaN/Inf"):
+        model.load_weights(native)
