@@ -27,7 +27,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-from gone.models import DETECTOR_RESIZE_MODES, DETECTOR_SIZE, FAST_DETECTOR_SIZE  # noqa: E402 (no Keras)
+from gone.models import (DEFAULT_MIN_SCORE, DETECTOR_RESIZE_MODES, DETECTOR_SIZE,  # noqa: E402 (no Keras)
+                         FAST_DETECTOR_SIZE)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -169,7 +170,9 @@ def add_remove_options(parser):
     parser.add_argument("--classes", default="person",
                         help="comma-separated COCO class names or ids 1-80 to remove (default: person; "
                              "'all' = every class)")
-    parser.add_argument("--min-score", type=float, default=0.7, help="minimum detection score (default 0.7)")
+    parser.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE,
+                        help="minimum detection score, the detector's threshold (Matterport's "
+                             "DETECTION_MIN_CONFIDENCE)")
     parser.add_argument("--mrcnn-weights", default=None, help="Mask R-CNN .h5 (default: the cached mask_rcnn_coco.h5)")
     parser.add_argument("--allow-partial-weights", action="store_true",
                         help="accept a Mask R-CNN weight file that lacks some of the model's layers (they stay "
@@ -299,11 +302,12 @@ def build_remover(args):
         check_detector_weights(weights, allow_partial=allow_partial)
     inpainter = build_inpainter(getattr(args, "inpainter", "auto"), args.inpaint_checkpoint)
     detector = None
-    if need_detector:
+    if need_detector:   # the score threshold is set once, on the detector's config
         detector = load_detector(weights, images_per_gpu=max(1, args.batch_size), allow_partial=allow_partial,
-                                 image_max_dim=args.detector_size, resize_mode=args.detector_resize)
+                                 image_max_dim=args.detector_size, resize_mode=args.detector_resize,
+                                 detection_min_confidence=args.min_score, checked=True)
     return PeopleRemover(detector, inpainter, strategy=args.strategy, dilation=args.dilation,
-                         classes=_parse_classes(args.classes), min_score=args.min_score,
+                         classes=_parse_classes(args.classes),
                          large_crop=args.large_crop, working_size=args.working_size,
                          batch_size=args.batch_size)
 

@@ -138,7 +138,12 @@ class PeopleRemover:
     arrays (RGB uint8 whose sides are multiples of 8, bool hole), or an inpainter kind of
     ``gone.inpainters.INPAINTER_KINDS`` ("auto", "patchmatch", ...; built on first use with
     ``inpaint_checkpoint``). ``inpainter_description`` says which one is used.
-    strategy, dilation, classes, min_score: see ``gone.masks.hole_mask`` (dilation None = default).
+    strategy, dilation, classes: see ``gone.masks.hole_mask`` (dilation None = default).
+    min_score: the score threshold is the detector's own (``gone.models.load_detector``'s
+    ``detection_min_confidence``, Matterport's ``DETECTION_MIN_CONFIDENCE``, set once on its
+    config); None (default) adds no second one. A number also drops detections under it, for a
+    detector without a threshold of its own; one below the detector's own threshold is refused
+    (those detections never reach the remover).
     large_crop: "process" (inpaint anyway), "skip" (return the input unchanged, status
     ``skipped_large_crop``) or "warn" (inpaint and warn) when the hole fraction > 0.5.
     context_margin / min_context: context kept around each hole (fraction of its larger side / px).
@@ -150,7 +155,7 @@ class PeopleRemover:
     """
 
     def __init__(self, detector=None, inpainter="auto", strategy="dilated", dilation=None,
-                 classes=("person",), min_score=0.7, large_crop="process", context_margin=0.5,
+                 classes=("person",), min_score=None, large_crop="process", context_margin=0.5,
                  min_context=32, working_size=512, size_multiple=64, batch_size=None, class_names=None,
                  progress=False, inpaint_checkpoint=None):
         if strategy not in _masks.STRATEGIES:
@@ -170,7 +175,11 @@ class PeopleRemover:
             self.dilation = _masks.parse_dilation(self.dilation)
         self.classes = classes
         _masks.class_ids_for(classes, class_names)  # validate early
-        self.min_score = float(min_score)
+        self.min_score = None if min_score is None else float(min_score)
+        own = getattr(getattr(detector, "config", None), "DETECTION_MIN_CONFIDENCE", None)
+        if self.min_score is not None and own is not None and self.min_score < own:
+            raise ValueError(f"min_score {self.min_score} is below the detector's own threshold {own} "
+                             f"(DETECTION_MIN_CONFIDENCE); build the detector with that score instead")
         self.large_crop = large_crop
         self.context_margin = float(context_margin)
         self.min_context = int(min_context)
@@ -227,7 +236,7 @@ class PeopleRemover:
         passed to strategies that look at the pixels (``traces``: the shadows)."""
         return _masks.hole_mask(detections, image_shape, strategy=self.strategy, dilation=self.dilation,
                                 classes=self.classes if classes is None else classes,
-                                min_score=self.min_score, class_names=self.class_names, image=image)
+                                min_score=self.min_score or 0.0, class_names=self.class_names, image=image)
 
     # -- inpainting ----------------------------------------------------------------------------
     def _regions(self, index, image, hole):

@@ -12,16 +12,15 @@ from gone.pipeline import PeopleRemover  # noqa: E402
 
 
 @pytest.fixture
-def fake_models(monkeypatch, fake_detector_cls, fake_inpainter_cls):
-    built = []
+def fake_models(monkeypatch, fake_leaves):
+    """The real cli.build_remover (only the Keras builds faked, conftest.fake_leaves); the list of
+    the removers it built."""
+    built, real = [], cli.build_remover
 
-    def build(args):
-        built.append(args)
-        return PeopleRemover(fake_detector_cls(), fake_inpainter_cls(), strategy=args.strategy,
-                             dilation=args.dilation, classes=cli._parse_classes(args.classes),
-                             min_score=args.min_score, large_crop=args.large_crop,
-                             batch_size=args.batch_size)
-    monkeypatch.setattr(cli, "build_remover", build)
+    def spy(args):
+        built.append(real(args))
+        return built[-1]
+    monkeypatch.setattr(cli, "build_remover", spy)
     return built
 
 
@@ -109,3 +108,18 @@ def test_beam_usage_errors_clashing_names_and_inputs_kept(tmp_path, make_scene, 
     assert (d / "a" / "x.png").read_bytes() == before
     (line,) = (d / "a" / gbeam.DEAD_LETTER_NAME).read_text().splitlines()
     assert line == f"{d / 'a' / 'x.png'}\trefusing to write over the input {d / 'a' / 'x.png'}; choose another --output"
+
+
+def test_beam_min_score_is_set_on_the_detector_config(tmp_path, make_scene, fake_leaves, capsys):
+    """`python -m gone.beam --min-score 0.3` builds its detector (the real cli.build_remover, only
+    the Keras build faked) with DETECTION_MIN_CONFIDENCE 0.3: a person scored 0.5 is removed."""
+    d = tmp_path / "in"
+    d.mkdir()
+    Image.fromarray(make_scene()).save(d / "p.png")
+    fake_leaves["score"] = 0.5
+    assert gbeam.main(["--input", str(d), "--output", str(tmp_path / "default"), "-q"]) == 0
+    assert "1 done (0 inpainted, 1 nothing to remove" in capsys.readouterr().out
+    assert fake_leaves["detectors"][-1].config.DETECTION_MIN_CONFIDENCE == 0.7
+    assert gbeam.main(["--input", str(d), "--output", str(tmp_path / "low"), "-q", "--min-score", "0.3"]) == 0
+    assert "1 done (1 inpainted, 0 nothing to remove" in capsys.readouterr().out
+    assert fake_leaves["detectors"][-1].config.DETECTION_MIN_CONFIDENCE == 0.3

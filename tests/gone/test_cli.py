@@ -9,16 +9,15 @@ pytestmark = pytest.mark.jax  # fakes only: no Keras
 
 
 @pytest.fixture
-def fake_models(monkeypatch, fake_detector_cls, fake_inpainter_cls):
-    built = []
+def fake_models(monkeypatch, fake_leaves):
+    """The real cli.build_remover (only the Keras builds faked, conftest.fake_leaves); the list of
+    the removers it built."""
+    built, real = [], cli.build_remover
 
-    def build(args):
-        built.append(args)
-        return PeopleRemover(fake_detector_cls(), fake_inpainter_cls(), strategy=args.strategy,
-                             dilation=args.dilation, classes=cli._parse_classes(args.classes),
-                             min_score=args.min_score, large_crop=args.large_crop,
-                             batch_size=args.batch_size)
-    monkeypatch.setattr(cli, "build_remover", build)
+    def spy(args):
+        built.append(real(args))
+        return built[-1]
+    monkeypatch.setattr(cli, "build_remover", spy)
     return built
 
 
@@ -87,6 +86,30 @@ def test_overwrite_glob_and_exit_codes(photo_folder, tmp_path, fake_models, caps
     assert "invalid dilation" in err and "unknown class" in err
 
 
+def test_min_score_is_set_on_the_detector_config(tmp_path, make_scene, fake_leaves, capsys):
+    """`gone remove --min-score 0.3` builds the detector with DETECTION_MIN_CONFIDENCE 0.3 (the real
+    build_remover and load_detector; only the Keras build is faked): a person found with score 0.5
+    is removed with 0.3 and kept with the default 0.7."""
+    from gone.models import DEFAULT_MIN_SCORE
+    _save(tmp_path / "p.png", make_scene())
+    fake_leaves["score"] = 0.5
+    assert cli.main(["remove", str(tmp_path / "p.png"), "-o", str(tmp_path / "default")]) == 0
+    assert fake_leaves["detectors"][-1].config.DETECTION_MIN_CONFIDENCE == DEFAULT_MIN_SCORE == 0.7
+    assert "0 inpainted, 1 nothing to remove" in capsys.readouterr().out
+    assert cli.main(["remove", str(tmp_path / "p.png"), "-o", str(tmp_path / "low"), "--min-score", "0.3"]) == 0
+    det = fake_leaves["detectors"][-1]
+    assert det.config.DETECTION_MIN_CONFIDENCE == 0.3 and det.weights_path.name == "mask_rcnn_coco.h5"
+    assert "1 inpainted, 0 nothing to remove" in capsys.readouterr().out
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "low" / "p.png")), make_scene())
+
+
+def test_min_score_below_the_detectors_own_is_refused(fake_detector_cls, fake_inpainter):
+    class Thresholded(fake_detector_cls):
+        config = type("Cfg", (), {"DETECTION_MIN_CONFIDENCE": 0.7})()
+    with pytest.raises(ValueError, match="below the detector's own threshold 0.7"):
+        PeopleRemover(Thresholded(), fake_inpainter, min_score=0.3)
+
+
 def test_missing_weights_is_usage_error(photo_folder, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GONE_WEIGHTS_DIR", str(tmp_path / "empty_cache"))
     rc = cli.main(["remove", str(photo_folder / "person.png"), "-o", str(tmp_path / "o"), "-q"])
@@ -102,22 +125,21 @@ def test_cli_import_is_light():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-def test_failure_inside_a_batch_is_isolated(photo_folder, tmp_path, monkeypatch, fake_detector_cls,
-                                            fake_inpainter_cls, capsys):
-    class PickyRemover(PeopleRemover):
-        def remove(self, images, hole_masks=None):
+def test_failure_inside_a_batch_is_isolated(photo_folder, tmp_path, fake_leaves, fake_maskrcnn_cls, capsys):
+    class PickyMaskRCNN(fake_maskrcnn_cls):
+        def detect(self, images, verbose=0):
             if any(im.shape[:2] == (96, 128) and (im[:10, :10] == 255).all() for im in images):
                 raise RuntimeError("model exploded on the RGBA one")
-            return super().remove(images, hole_masks)
+            return super().detect(images, verbose)
 
-    monkeypatch.setattr(cli, "build_remover",
-                        lambda args: PickyRemover(fake_detector_cls(), fake_inpainter_cls(), batch_size=4))
+    fake_leaves["detector_cls"] = PickyMaskRCNN
     out = tmp_path / "out"
     rc = cli.main(["remove", str(photo_folder), "-o", str(out), "-q", "--batch-size", "4"])
     captured = capsys.readouterr()
     assert rc == 1 and "model exploded" in captured.err and "rgba.png" in captured.err
     assert sorted(p.name for p in out.iterdir()) == ["empty.jpg", "gray.png", "person.png"]
     assert "2 failed" in captured.out
+    assert fake_leaves["detectors"][0].calls[0] == 4     # the batch of four, then one by one
 
 
 # -- safety: inputs, names, weights, values, files ----------------------------------------------
@@ -210,39 +232,32 @@ def _matterport_h5(path, layers):
     return path
 
 
-def test_partial_weights_refused_before_any_model(photo_folder, tmp_path, monkeypatch, capsys):
-    from gone import models, pipeline
-    built = []
-    monkeypatch.setattr(models, "load_detector", lambda *a, **k: built.append(("detector", k)) or object())
-    monkeypatch.setattr(pipeline, "make_inpainter_for", lambda kind, ckpt: built.append(("inpainter", kind)))
+def test_partial_weights_refused_before_any_model(photo_folder, tmp_path, fake_leaves, capsys):
     weights = _matterport_h5(tmp_path / "partial.h5", ["conv1", "bn_conv1", "mrcnn_mask"])
     argv = ["remove", str(photo_folder / "person.png"), "-o", str(tmp_path / "o"), "-q",
             "--mrcnn-weights", str(weights), "--inpainter", "telea"]
     rc = cli.main(argv)
     err = capsys.readouterr().err
     assert rc == 2 and "lacks weights for 230 of the detector's 233 layers" in err
-    assert "--allow-partial-weights" in err and built == []
-    cli.build_remover(cli.build_parser().parse_args(argv + ["--allow-partial-weights"]))
-    assert built[0] == ("inpainter", "telea") and built[1] == ("detector", {
-        "images_per_gpu": 1, "allow_partial": True, "image_max_dim": 1024, "resize_mode": "square"})
+    assert "--allow-partial-weights" in err and fake_leaves["detectors"] == []
+    remover = cli.build_remover(cli.build_parser().parse_args(argv + ["--allow-partial-weights"]))
+    assert remover.inpainter.kind == "telea" and remover.detector is fake_leaves["detectors"][0]
+    config = remover.detector.config
+    assert (config.IMAGES_PER_GPU, config.IMAGE_MAX_DIM, config.IMAGE_RESIZE_MODE) == (1, 1024, "square")
+    assert remover.detector.weights_path == weights
 
 
 @pytest.mark.parametrize("extra, detector, working_size", [
-    ([], {"image_max_dim": 1024, "resize_mode": "square"}, 512),                    # full fidelity
-    (["--fast"], {"image_max_dim": 640, "resize_mode": "fit"}, 256),
-    (["--fast", "--detector-size", "768", "--working-size", "384"], {"image_max_dim": 768, "resize_mode": "fit"}, 384),
-    (["--detector-resize", "fit"], {"image_max_dim": 1024, "resize_mode": "fit"}, 512),
+    ([], (1024, "square"), 512),                    # full fidelity
+    (["--fast"], (640, "fit"), 256),
+    (["--fast", "--detector-size", "768", "--working-size", "384"], (768, "fit"), 384),
+    (["--detector-resize", "fit"], (1024, "fit"), 512),
 ])
-def test_speed_options_reach_the_models(photo_folder, tmp_path, monkeypatch, extra, detector, working_size):
-    from gone import models, pipeline
-    built = {}
-    monkeypatch.setattr(models, "check_detector_weights", lambda *a, **k: None)
-    monkeypatch.setattr(models, "load_detector", lambda path, **k: built.update(k) or None)
-    monkeypatch.setattr(pipeline, "make_inpainter_for", lambda kind, ckpt: object())
-    argv = ["remove", str(photo_folder / "person.png"), "-o", str(tmp_path / "o"), "--mrcnn-weights", "w.h5",
-            "--inpainter", "telea"] + extra
+def test_speed_options_reach_the_models(photo_folder, tmp_path, fake_leaves, extra, detector, working_size):
+    argv = ["remove", str(photo_folder / "person.png"), "-o", str(tmp_path / "o"), "--inpainter", "telea"] + extra
     remover = cli.build_remover(cli.build_parser().parse_args(argv))
-    assert {k: built[k] for k in detector} == detector and remover.working_size == working_size
+    config = remover.detector.config
+    assert (config.IMAGE_MAX_DIM, config.IMAGE_RESIZE_MODE) == detector and remover.working_size == working_size
 
 
 def test_fast_detector_config():
@@ -298,17 +313,18 @@ _SIGTERM_DRIVER = r'''
 import sys, time, pathlib
 from PIL import Image
 sys.path[:0] = [sys.argv[3]]
-from conftest import FakeDetector, FakeInpainter
+from conftest import FakeMaskRCNN, write_fake_mrcnn_weights
 from gone import cli, models
-from gone.pipeline import PeopleRemover
-cli.build_remover = lambda args: PeopleRemover(FakeDetector(), FakeInpainter())
+models.build_maskrcnn = lambda config, path, **k: FakeMaskRCNN(config, path)   # the Keras build, faked
+weights = write_fake_mrcnn_weights(pathlib.Path(sys.argv[4]).parent / "fake_weights.h5")
 real_save = Image.Image.save
 def slow_save(self, fp, *a, **k):
     real_save(self, fp, *a, **k)
     pathlib.Path(sys.argv[2]).write_text("writing")
     time.sleep(60)
 Image.Image.save = slow_save
-sys.exit(cli.main(["remove", sys.argv[1], "-o", sys.argv[4], "-q"]))
+sys.exit(cli.main(["remove", sys.argv[1], "-o", sys.argv[4], "-q", "--mrcnn-weights", str(weights),
+                   "--inpainter", "telea"]))
 '''
 
 
