@@ -2,7 +2,8 @@
 
 ``PeopleRemover`` works with any detector exposing Matterport's ``detect(list_of_rgb_uint8)``
 (list of dicts with rois, class_ids, scores, masks) and any inpainter exposing
-``inpaint(image_rgb_uint8, mask_bool)`` (and optionally ``inpaint_batch(images, masks)``).
+``fill(images, holes)`` on network-ready batches (``gone.inpainters``, ``inpaint.InpaintModel.fill``).
+It is the only place that crops, scales, pads and composites.
 
 Any image size is handled by inpainting *regions*: each connected part of the hole gets a
 context box (the hole's bounding box grown by ``context_margin`` x its larger side, at least
@@ -134,8 +135,9 @@ class PeopleRemover:
     """Remove selected instances (default: people) from RGB uint8 images.
 
     detector: Matterport-style model (``detect``); not needed when ``remove`` gets hole masks.
-    inpainter: an object with ``inpaint`` (and optionally ``inpaint_batch``) taking network-ready
-    arrays (RGB uint8 whose sides are multiples of 8, bool hole), or an inpainter kind of
+    inpainter: an object with ``fill(images, holes)`` taking network-ready batches (RGB uint8
+    N x H x W x 3 whose sides are multiples of ``size_multiple``, bool N x H x W holes) and
+    returning the filled batch (what it does outside the holes is ignored), or an inpainter kind of
     ``gone.inpainters.INPAINTER_KINDS`` ("auto", "patchmatch", ...; built on first use with
     ``inpaint_checkpoint``). ``inpainter_description`` says which one is used.
     strategy, dilation, classes: see ``gone.masks.hole_mask`` (dilation None = default).
@@ -157,7 +159,7 @@ class PeopleRemover:
     def __init__(self, detector=None, inpainter="auto", strategy="dilated", dilation=None,
                  classes=("person",), min_score=None, large_crop="process", context_margin=0.5,
                  min_context=32, working_size=512, size_multiple=64, batch_size=None, class_names=None,
-                 progress=False, inpaint_checkpoint=None):
+                 inpaint_checkpoint=None):
         if strategy not in _masks.STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(_masks.STRATEGIES)}")
         if large_crop not in LARGE_CROP_POLICIES:
@@ -189,7 +191,6 @@ class PeopleRemover:
         self.size_multiple = int(size_multiple)
         self.batch_size = batch_size
         self.class_names = class_names
-        self.progress = progress
         self.last_timings = {}   # seconds per stage of the last remove() call
 
     @property
@@ -211,24 +212,17 @@ class PeopleRemover:
         return describe_inpainter(self.inpainter)
 
     # -- detection ---------------------------------------------------------------------------
-    def _detector_batch(self):
-        cfg = getattr(self.detector, "config", None)
-        fixed = getattr(cfg, "BATCH_SIZE", None)
-        return int(fixed) if fixed else None, int(fixed or self.batch_size or 1)
-
     def detect(self, images):
-        """Detections for each image (Matterport dicts), in batches of the detector's size."""
+        """Detections for each image (Matterport dicts): one ``detector.detect`` call per
+        ``batch_size`` images (Matterport-compatible ``mrcnn.model.MaskRCNN.detect`` pads a short
+        batch to its config's BATCH_SIZE itself)."""
         if self.detector is None:
             raise ValueError("no detector: pass one to PeopleRemover or give hole_masks (oracle mode)")
-        fixed, size = self._detector_batch()
+        cfg = getattr(self.detector, "config", None)
+        size = int(getattr(cfg, "BATCH_SIZE", None) or self.batch_size or 1)
         results = []
         for start in range(0, len(images), size):
-            chunk = list(images[start:start + size])
-            n = len(chunk)
-            if fixed and n < fixed:
-                chunk += [chunk[-1]] * (fixed - n)   # Matterport's detect needs exactly BATCH_SIZE
-            out = self.detector.detect(chunk)
-            results.extend(out[:n])
+            results.extend(self.detector.detect(list(images[start:start + size])))
         return results
 
     def hole_for(self, detections, image_shape, classes=None, image=None):
@@ -285,23 +279,18 @@ class PeopleRemover:
     def _run_inpainter(self, regions):
         if self.inpainter is None:
             raise ValueError("no inpainter: pass one (or a kind such as 'auto') to PeopleRemover")
+        fill = getattr(self.inpainter, "fill", None)
+        if not callable(fill):
+            raise TypeError(f"the inpainter {type(self.inpainter).__name__} has no fill(images, holes) "
+                            f"taking network-ready batches (gone.inpainters.make_inpainter builds one)")
         size = max(1, int(self.batch_size or 1))
         by_shape = {}
         for r in regions:
             by_shape.setdefault(r.crop.shape, []).append(r)
-        inpainter = self.inpainter
-        # a model taking network-ready batches (InpaintModel.fill) gets them as they are; the
-        # others get the same arrays through inpaint / inpaint_batch
-        network_ready = getattr(inpainter, "fill", None) if callable(getattr(inpainter, "fill", None)) else None
         for group in by_shape.values():
             for start in range(0, len(group), size):
                 chunk = group[start:start + size]
-                if network_ready is not None:
-                    outs = network_ready(np.stack([r.crop for r in chunk]), np.stack([r.mask for r in chunk]))
-                elif len(chunk) > 1 and hasattr(self.inpainter, "inpaint_batch"):
-                    outs = self.inpainter.inpaint_batch([r.crop for r in chunk], [r.mask for r in chunk])
-                else:
-                    outs = [self.inpainter.inpaint(r.crop, r.mask) for r in chunk]
+                outs = fill(np.stack([r.crop for r in chunk]), np.stack([r.mask for r in chunk]))
                 for r, o in zip(chunk, outs):
                     o = np.asarray(o)
                     if o.shape != r.crop.shape:
@@ -323,21 +312,17 @@ class PeopleRemover:
 
     @staticmethod
     def paste(images, regions):
-        """Step 5: scale each fill back and paste it into a copy of its image, inside the hole only."""
+        """Step 5: keep the fill only inside the working-scale hole (the inpainters composite
+        nothing), scale it back and paste it into a copy of its image, inside the hole only."""
         outputs = [np.array(img, copy=True) for img in images]
         for r in regions:
             y1, x1, y2, x2 = r.box
             vh, vw = r.valid
-            patch = _resize_uint8(r.result[:vh, :vw], (y2 - y1, x2 - x1), downscale=False)
+            fill = np.where(r.mask[:vh, :vw, None], r.result[:vh, :vw], r.crop[:vh, :vw])
+            patch = _resize_uint8(fill, (y2 - y1, x2 - x1), downscale=False)
             target = outputs[r.image_index][y1:y2, x1:x2]
             target[r.paste] = patch[r.paste]
         return outputs
-
-    def inpaint_holes(self, images, holes):
-        """Inpaint each image inside its hole; pixels outside the hole are copied unchanged."""
-        regions = self.crop_regions(images, holes)
-        self.fill(regions)
-        return self.paste(images, regions)
 
     def holes_from_masks(self, images, hole_masks):
         """Oracle mode: (detections, holes) from given 2-D holes or HxWxN instance masks."""
@@ -416,5 +401,3 @@ class PeopleRemover:
                              "inpaint": time.perf_counter() - t_holes}
         return results
 
-    def remove_one(self, image, hole_mask=None):
-        return self.remove([image], None if hole_mask is None else [hole_mask])[0]

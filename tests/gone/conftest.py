@@ -19,8 +19,8 @@ class FakeDetector:
 
     def detect(self, images, verbose=0):
         self.calls.append(len(images))
-        if hasattr(self, "config"):
-            assert len(images) == self.config.BATCH_SIZE
+        if hasattr(self, "config"):   # Matterport's detect pads a short batch to BATCH_SIZE itself
+            assert len(images) <= self.config.BATCH_SIZE
         out = []
         for img in images:
             rois, ids, masks = [], [], []
@@ -44,28 +44,27 @@ class FakeDetector:
 
 
 class FakeInpainter:
-    """Fills the hole with the mean colour of the known pixels and (deliberately) changes every
-    pixel outside the hole too, so the tests see whether the pipeline pastes only the hole."""
+    """``fill`` on network-ready batches (as every gone.inpainters kind): fills the hole with the
+    mean colour of the known pixels and (deliberately) changes every pixel outside the hole too,
+    so the tests see whether the pipeline pastes only the hole."""
 
     def __init__(self):
-        self.shapes = []
+        self.shapes = []         # each image's shape
         self.batch_calls = 0
 
-    def inpaint(self, image, mask):
-        image = np.asarray(image)
-        mask = np.asarray(mask).astype(bool)
-        assert image.dtype == np.uint8 and image.shape[:2] == mask.shape
-        assert image.shape[0] % 8 == 0 and image.shape[1] % 8 == 0, image.shape
-        self.shapes.append(image.shape)
-        out = (255 - image).astype(np.uint8)          # garbage outside the hole
-        known = image[~mask]
-        fill = known.mean(axis=0) if len(known) else np.array([128, 128, 128])
-        out[mask] = np.round(fill).astype(np.uint8)
-        return out
-
-    def inpaint_batch(self, images, masks):
+    def fill(self, images, holes):
+        images, holes = np.asarray(images), np.asarray(holes)
+        assert images.dtype == np.uint8 and images.ndim == 4 and holes.shape == images.shape[:3]
+        assert holes.dtype == bool
+        assert images.shape[1] % 8 == 0 and images.shape[2] % 8 == 0, images.shape
         self.batch_calls += 1
-        return [self.inpaint(i, m) for i, m in zip(images, masks)]
+        out = (255 - images).astype(np.uint8)          # garbage outside the hole
+        for o, image, mask in zip(out, images, holes):
+            self.shapes.append(image.shape)
+            known = image[~mask]
+            fill = known.mean(axis=0) if len(known) else np.array([128, 128, 128])
+            o[mask] = np.round(fill).astype(np.uint8)
+        return out
 
 
 def scene(h=96, w=128, people=((20, 30, 60, 50),), cars=(), background=(40, 160, 90)):

@@ -103,6 +103,28 @@ def test_min_score_is_set_on_the_detector_config(tmp_path, make_scene, fake_leav
     assert not np.array_equal(np.asarray(Image.open(tmp_path / "low" / "p.png")), make_scene())
 
 
+def test_cli_hands_the_inpainter_network_ready_batches(tmp_path, make_scene, fake_leaves, capsys):
+    """`gone remove` (the real build_remover and make_inpainter; only the Keras builds faked):
+    the DeepFill network gets PeopleRemover's regions as they are (sides multiples of 64,
+    --batch-size regions per call, InpaintModel.fill), and only the hole changes."""
+    d = tmp_path / "in"
+    d.mkdir()
+    for k in range(3):   # three images, one person each: three regions of one shape
+        _save(d / f"p{k}.png", make_scene(people=((20 + k, 30, 60, 50),)))
+    out = tmp_path / "out"
+    rc = cli.main(["remove", str(d), "-o", str(out), "--inpaint-checkpoint", str(fake_leaves["deepfill_npz"]),
+                   "--batch-size", "2", "--save-masks"])
+    assert rc == 0 and "3 inpainted" in capsys.readouterr().out
+    (model,) = fake_leaves["inpaint_models"]
+    assert [b[0] for b in model.batches] == [(2, 128, 128, 3), (1, 128, 128, 3)]
+    for k in range(3):
+        src = make_scene(people=((20 + k, 30, 60, 50),))
+        res = np.asarray(Image.open(out / f"p{k}.png"))
+        hole = np.asarray(Image.open(out / f"p{k}_mask.png")) == 255
+        np.testing.assert_array_equal(res[~hole], src[~hole])
+        assert not np.all(res == (255, 0, 0), -1).any()       # the person is gone
+
+
 def test_min_score_below_the_detectors_own_is_refused(fake_detector_cls, fake_inpainter):
     class Thresholded(fake_detector_cls):
         config = type("Cfg", (), {"DETECTION_MIN_CONFIDENCE": 0.7})()
@@ -139,7 +161,7 @@ def test_failure_inside_a_batch_is_isolated(photo_folder, tmp_path, fake_leaves,
     assert rc == 1 and "model exploded" in captured.err and "rgba.png" in captured.err
     assert sorted(p.name for p in out.iterdir()) == ["empty.jpg", "gray.png", "person.png"]
     assert "2 failed" in captured.out
-    assert fake_leaves["detectors"][0].calls[0] == 4     # the batch of four, then one by one
+    assert fake_leaves["detectors"][0].config.BATCH_SIZE == 4   # a batch of four, then one by one
 
 
 # -- safety: inputs, names, weights, values, files ----------------------------------------------
