@@ -312,217 +312,10 @@ def build_remover(args):
                          batch_size=args.batch_size)
 
 
-# -- output names --------------------------------------------------------------------------------
-# Output of an input <stem>.<ext>: OUTDIR/<stem><out ext> (the input's extension, lower case; PNG
-# for GIF, 16-bit and formats Pillow cannot write) and OUTDIR/<stem>_mask.png. When two inputs
-# would produce the same file name (image or mask, compared case-insensitively, masks counted
-# whether or not --save-masks is given so that names never depend on it), each of them gets its
-# input extension appended to the stem: a.jpg + a.png -> a_jpg.jpg, a_png.png (masks
-# a_jpg_mask.png, a_png_mask.png). Names that still clash (same name in two folders) get _2, _3,
-# ... in input order, the first keeping its name. Inputs are never written over.
-
-@dataclasses.dataclass
-class OutputJob:
-    source: pathlib.Path          # the input image
-    stem: str                     # output stem (see the naming rule above)
-    ext: str                      # output extension (".jpg", ".png", ...)
-    fmt: str                      # Pillow format written
-    image_out: pathlib.Path
-    mask_out: pathlib.Path
-    mask_in: pathlib.Path | None = None   # --masks: the user's hole mask for this image
-
-
-def _probe_high_bit(path):
-    """True when the file header says more than 8 bits per sample (16-bit TIFF -> PNG output)."""
-    from PIL import Image
-    try:
-        with Image.open(path) as im:
-            mode = im.mode
-    except Exception:
-        return False
-    return mode.startswith("I") or mode == "F" or "16" in mode
-
-
-def output_ext_for(path, loaded=None):
-    """(extension, Pillow format) of ``path``'s output image (gone.io.output_format_for; TIFF
-    headers are read so that a 16-bit TIFF plans as PNG)."""
-    from gone.io import LoadedImage, output_format_for
-    path = pathlib.Path(path)
-    if loaded is None and path.suffix.lower() in (".tif", ".tiff") and _probe_high_bit(path):
-        loaded = LoadedImage(rgb=None, format="TIFF", mode="I;16", high_bit_depth=True)
-    return output_format_for(path, loaded)
-
-
-def plan_output_stems(paths, exts=None):
-    """{input path: output stem} for a list of inputs, following the naming rule above.
-    ``exts`` ({path: output extension}) defaults to ``output_ext_for``."""
-    paths = [pathlib.Path(p) for p in paths]
-    exts = {p: (exts or {}).get(p) or output_ext_for(p)[0] for p in paths}
-
-    def names(p, stem):
-        return (f"{stem}{exts[p]}".lower(), f"{stem}_mask.png".lower())
-
-    def clashing(stems):
-        count = {}
-        for p in paths:
-            for n in names(p, stems[p]):
-                count[n] = count.get(n, 0) + 1
-        return {p for p in paths if any(count[n] > 1 for n in names(p, stems[p]))}
-
-    stems = {p: p.stem for p in paths}
-    for p in clashing(stems):
-        tag = p.suffix.lower().lstrip(".") or "noext"
-        stems[p] = f"{p.stem}_{tag}"
-    still = clashing(stems)
-    if still:
-        used = set()
-        for p in paths:
-            if p not in still:
-                used.update(names(p, stems[p]))
-        for p in paths:
-            if p not in still:
-                continue
-            base, k = stems[p], 1
-            while any(n in used for n in names(p, stems[p])):
-                k += 1
-                stems[p] = f"{base}_{k}"
-            used.update(names(p, stems[p]))
-    return stems
-
-
-def plan_outputs(files, outdir):
-    """OutputJob for each input (same order), names unique by the naming rule above."""
-    outdir = pathlib.Path(outdir)
-    formats = {pathlib.Path(f): output_ext_for(f) for f in files}
-    stems = plan_output_stems(list(formats), {p: e for p, (e, _) in formats.items()})
-    jobs = []
-    for f, (ext, fmt) in formats.items():
-        stem = stems[f]
-        jobs.append(OutputJob(f, stem, ext, fmt, outdir / f"{stem}{ext}", outdir / f"{stem}_mask.png"))
-    return jobs
-
-
-def _file_key(path):
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
-
-
-def inputs_written_over(jobs, save_masks, extra_inputs=()):
-    """[(output, input)] for every planned output that is (or links to) an input file."""
-    inputs = {}
-    for p in [j.source for j in jobs] + [j.mask_in for j in jobs if j.mask_in] + list(extra_inputs):
-        inputs[pathlib.Path(p).resolve()] = p
-        key = _file_key(p)
-        if key:
-            inputs[key] = p
-    bad = []
-    for j in jobs:
-        for out in [j.image_out] + ([j.mask_out] if save_masks else []):
-            hit = inputs.get(out.resolve()) or inputs.get(_file_key(out))
-            if hit is not None:
-                bad.append((out, hit))
-    return bad
-
-
-# -- user masks ------------------------------------------------------------------------------------
-def mask_index(folder):
-    """{stem: [mask files]} of a mask folder; ``<stem>_mask.<ext>`` is also filed under <stem>."""
-    from gone.io import IMAGE_EXTENSIONS
-    index = {}
-    for p in sorted(pathlib.Path(folder).iterdir()):
-        if not p.is_file() or p.suffix.lower() not in IMAGE_EXTENSIONS:
-            continue
-        index.setdefault(p.stem, []).append(p)
-        if p.stem.endswith("_mask") and len(p.stem) > 5:
-            index.setdefault(p.stem[:-5], []).append(p)
-    return index
-
-
-def find_mask(image_path, index, folder):
-    """The mask for ``image_path`` in a ``mask_index``; raises ValueError when none or several."""
-    stem = pathlib.Path(image_path).stem
-    me = pathlib.Path(image_path).resolve()
-    found = [p for p in index.get(stem, []) if p.resolve() != me]   # masks beside their images
-    exact = [p for p in found if p.stem == stem]
-    found = exact or found
-    if not found:
-        raise ValueError(f"{image_path}: no mask {stem}.* or {stem}_mask.* in {folder}")
-    if len(found) > 1:
-        raise ValueError(f"{image_path}: several masks match: {', '.join(p.name for p in found)}")
-    return found[0]
-
-
-# -- one image -> its output files -------------------------------------------------------------------
-class DiskFullError(OSError):
-    """No space left while writing an output (the run stops; nothing half-written is left)."""
-
-
-def outputs_needed(job, save_masks, overwrite):
-    """Which of ("image", "mask") must be written: missing ones (all with ``overwrite``)."""
-    need = []
-    if overwrite or not job.image_out.exists():
-        need.append("image")
-    if save_masks and (overwrite or not job.mask_out.exists()):
-        need.append("mask")
-    return need
-
-
-def write_job_outputs(job, loaded, result, which=("image", "mask")):
-    """Write the outputs named in ``which`` for one image, atomically; returns the paths written.
-    An image left untouched keeps the original bytes when its format is kept."""
-    import numpy as np
-
-    from gone.io import copy_file_atomic, write_image_atomic, write_mask_atomic
-    written = []
-    try:
-        if "image" in which:
-            if result.status != "inpainted" and job.source.suffix.lower() == job.ext and loaded.frames == 1:
-                copy_file_atomic(job.source, job.image_out)   # untouched: keep the original bytes
-            else:
-                write_image_atomic(job.image_out, np.asarray(result.output), format=job.fmt)
-            written.append(job.image_out)
-        if "mask" in which:
-            write_mask_atomic(job.mask_out, result.hole_mask)
-            written.append(job.mask_out)
-    except OSError as e:
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFullError(e.errno, f"no space left on the device writing {job.image_out.parent}") from None
-        raise
-    return written
-
-
-def write_outputs(src, loaded, result, outdir, args, stem=None):
-    """Write one image's output files into ``outdir`` exactly as ``gone remove`` does (names,
-    formats, atomic writes; existing outputs kept unless ``args.overwrite``); ``stem`` is the
-    planned output stem (``plan_output_stems``), default the input's. Returns the paths written."""
-    src = pathlib.Path(src)
-    outdir = pathlib.Path(outdir)
-    ext, fmt = output_ext_for(src, loaded)
-    stem = stem or src.stem
-    job = OutputJob(src, stem, ext, fmt, outdir / f"{stem}{ext}", outdir / f"{stem}_mask.png")
-    save_masks = bool(getattr(args, "save_masks", False))
-    return write_job_outputs(job, loaded, result, outputs_needed(job, save_masks, getattr(args, "overwrite", False)))
-
-
-def remove_to_files(remover, job, save_masks=False, overwrite=False):
-    """One input image -> its output files, as ``gone remove`` (load, remove, atomic writes).
-    Returns (RemovalResult or None when nothing had to be written, paths written, note)."""
-    import warnings
-
-    from gone.io import load_image, read_mask
-    from gone.pipeline import LargeCropWarning
-    which = outputs_needed(job, save_masks, overwrite)
-    if not which:
-        return None, [], f"{job.image_out} exists, not replaced (use --overwrite)"
-    loaded = load_image(job.source)
-    holes = None if job.mask_in is None else [read_mask(job.mask_in, loaded.rgb.shape)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LargeCropWarning)  # reported through the message
-        (result,) = remover.remove([loaded.rgb], hole_masks=holes)
-    return result, write_job_outputs(job, loaded, result, which), loaded.note
+# Output planning, names, the never-an-input check, mask matching, the writer and the batch
+# runner: gone/outputs.py (shared with gone.beam).
+from gone.outputs import (DiskFullError, OutputJob, find_mask, inputs_written_over, mask_index,  # noqa: E402,F401
+                          output_ext_for, outputs_needed, plan_output_stems, plan_outputs, write_job_outputs)
 
 
 def _describe_inpainter(remover):
@@ -533,12 +326,136 @@ def _describe_inpainter(remover):
     return desc or type(inp).__name__
 
 
+def _match_masks(files, folder, counts):
+    """(files with a mask, {file: mask}, every mask file): ``--masks``/``--mask`` folder matching;
+    an image without exactly one mask is reported and counted as failed."""
+    index = mask_index(folder)
+    mask_files = [p for ps in index.values() for p in ps]
+    found = {}
+    for f in files:
+        try:
+            found[f] = find_mask(f, index, folder)
+        except ValueError as e:
+            found[f] = e
+    # with the masks beside the images (the mask folder = an input folder), masks are not inputs
+    used = {m.resolve() for m in found.values() if isinstance(m, pathlib.Path)}
+    files = [f for f in files if f.resolve() not in used]
+    for f in files:
+        if not isinstance(found[f], pathlib.Path):
+            _err(f"error: {found[f]}")
+            counts["failed"] += 1
+    files = [f for f in files if isinstance(found[f], pathlib.Path)]
+    return files, {f: found[f] for f in files}, mask_files
+
+
+def _prepare_outdir(plan, outdir, quiet):
+    """Refuse outputs that are inputs (exit 2), create the folder, remove stale temp files and
+    report renamed outputs; None when all is well, else the exit code."""
+    from gone.io import clean_stale_temps
+    if plan.clobber:
+        shown = "; ".join(f"{out} is the input {src}" for out, src in plan.clobber[:3])
+        more = f" (and {len(plan.clobber) - 3} more)" if len(plan.clobber) > 3 else ""
+        _err(f"error: refusing to write over input files: {shown}{more}; choose another output folder")
+        return EXIT_USAGE
+    try:
+        pathlib.Path(outdir).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        _err(f"error: cannot create output folder {outdir}: {e}")
+        return EXIT_USAGE
+    for stale in clean_stale_temps(outdir):
+        if not quiet:
+            _err(f"removed {stale.name}, left by an interrupted run")
+    if plan.manifest.problem:
+        _err(f"warning: {plan.manifest.problem}")
+    for j in plan.jobs:   # shown even with -q: the user looks for these files by name
+        if j.clash:
+            _err(f"{j.source}: {j.clash}")
+        elif j.stem != pathlib.Path(j.source).stem:
+            _err(f"{j.source}: output names clash; written as {pathlib.Path(j.image_out).name}")
+    return None
+
+
+class _Run:
+    """The loop of ``gone remove`` / ``gone inpaint``: each job loaded, batched, run through
+    gone.outputs.run_batch (remove -> retry one at a time -> write), counted and reported."""
+
+    def __init__(self, plan, make_remover, batch_size, save_masks, overwrite, quiet, what="gone"):
+        from tqdm import tqdm
+        self.plan, self.make_remover = plan, make_remover
+        self.batch_size, self.save_masks, self.overwrite, self.quiet = batch_size, save_masks, overwrite, quiet
+        self.remover = None
+        self.counts = {"inpainted": 0, "unchanged": 0, "nothing_to_remove": 0, "skipped_large_crop": 0,
+                       "exists": 0, "failed": 0}
+        self.bar = tqdm(total=len(plan.jobs), desc=what, unit="img", disable=quiet or None, file=sys.stderr)
+        self.committed = False
+
+    def note(self, msg):
+        if not self.quiet:
+            self.bar.write(f"gone: {msg}", file=sys.stderr)
+
+    def fail(self, msg):
+        self.bar.write(f"gone: error: {msg}", file=sys.stderr)
+        self.counts["failed"] += 1
+
+    def _flush(self, items):
+        from gone.outputs import run_batch
+        if not self.committed:   # the planned names are recorded before the first output
+            self.plan.commit()
+            self.committed = True
+        written = []
+        for o in run_batch(self.remover, items):
+            source = o.item.job.source
+            if o.error:
+                self.fail(f"{source}: {o.error}")
+            else:
+                written += o.written
+                status = o.result.status
+                self.counts[status] += 1
+                if status != "inpainted" or o.result.message.startswith("warning"):
+                    self.note(f"{source}: {o.result.message}")
+            self.bar.update(1)
+        self.plan.commit(written)
+
+    def run(self):
+        """Returns None, or EXIT_USAGE when the models cannot be built."""
+        from gone.io import ImageReadError
+        from gone.outputs import load_item
+        pending = []
+        for job in self.plan.jobs:
+            which = outputs_needed(job, self.save_masks, self.overwrite)
+            if not which:
+                self.bar.write(f"gone: {job.source}: {job.image_out} exists, not replaced (use --overwrite)",
+                               file=sys.stderr)
+                self.counts["exists"] += 1
+                self.bar.update(1)
+                continue
+            try:
+                item = load_item(job, which)
+            except (ImageReadError, ValueError) as e:
+                self.fail(str(e))
+                self.bar.update(1)
+                continue
+            if item.loaded.note:
+                self.note(f"{job.source}: {item.loaded.note}")
+            if self.remover is None:
+                try:
+                    self.remover = self.make_remover()
+                except Exception as e:  # setup problem: one clear message, stop the batch
+                    self.bar.close()
+                    _err(f"error: {e}")
+                    return EXIT_USAGE
+                self.note(f"inpainter: {_describe_inpainter(self.remover)}")
+            pending.append(item)
+            if len(pending) >= self.batch_size:
+                self._flush(pending)
+                pending = []
+        if pending:
+            self._flush(pending)
+        self.bar.close()
+        return None
+
+
 def cmd_remove(args):
-    import warnings
-
-    from gone.io import ImageReadError, clean_stale_temps, load_image, read_mask
-    from gone.pipeline import LargeCropWarning
-
     try:
         _validate_remove_args(args)
     except ValueError as e:
@@ -551,158 +468,51 @@ def cmd_remove(args):
         _err("error: no input images")
         return EXIT_USAGE
     outdir = pathlib.Path(args.outdir)
-    counts = {"inpainted": 0, "nothing_to_remove": 0, "skipped_large_crop": 0, "exists": 0,
-              "failed": len(input_errors)}
-
+    counts = {"failed": len(input_errors)}
     mask_for, mask_files = {}, []
     if args.masks:
-        index = mask_index(args.masks)
-        mask_files = [p for ps in index.values() for p in ps]
-        problems = {}
-        for f in files:
-            try:
-                mask_for[f] = find_mask(f, index, args.masks)
-            except ValueError as e:
-                problems[f] = str(e)
-        # with the masks beside the images (--masks = an input folder), the masks are not inputs
-        used = {m.resolve() for m in mask_for.values()}
-        files = [f for f in files if f.resolve() not in used]
-        for f in files:
-            if f in problems:
-                _err(f"error: {problems[f]}")
-                counts["failed"] += 1
-        files = [f for f in files if f in mask_for]
-
-    # Plan every output name up front: unique names, never an input file.
-    jobs = plan_outputs(files, outdir)
-    renamed = [j for j in jobs if j.stem != j.source.stem]
-    for j in jobs:
+        files, mask_for, mask_files = _match_masks(files, args.masks, counts)
+    plan = plan_outputs(files, outdir, save_masks=args.save_masks, extra_inputs=mask_files)
+    for j in plan.jobs:
         j.mask_in = mask_for.get(j.source)
-    clobber = inputs_written_over(jobs, args.save_masks, mask_files)
-    if clobber:
-        shown = "; ".join(f"{out} is the input {src}" for out, src in clobber[:3])
-        more = f" (and {len(clobber) - 3} more)" if len(clobber) > 3 else ""
-        _err(f"error: refusing to write over input files: {shown}{more}; choose another -o folder")
-        return EXIT_USAGE
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        _err(f"error: cannot create output folder {outdir}: {e}")
-        return EXIT_USAGE
-    for stale in clean_stale_temps(outdir):
-        if not args.quiet:
-            _err(f"removed {stale.name}, left by an interrupted run")
-    for j in renamed:   # shown even with -q: the user looks for these files by name
-        _err(f"{j.source}: output names clash; written as {j.image_out.name}")
-
-    remover = None
+    refused = _prepare_outdir(plan, outdir, args.quiet)
+    if refused is not None:
+        return refused
     start = time.perf_counter()
-    from tqdm import tqdm
-    bar = tqdm(total=len(jobs), desc="gone", unit="img", disable=args.quiet or None, file=sys.stderr)
-
-    def note(msg):
-        if not args.quiet:
-            bar.write(f"gone: {msg}", file=sys.stderr)
-
-    def fail(msg):
-        bar.write(f"gone: error: {msg}", file=sys.stderr)
-        counts["failed"] += 1
-
-    def finish(item, result):
-        job, loaded, which = item
-        write_job_outputs(job, loaded, result, which)
-        counts[result.status] += 1
-        if result.status != "inpainted" or result.message.startswith("warning"):
-            note(f"{job.source}: {result.message}")
-
-    def run(items):
-        """Process a batch; if the batch fails, retry file by file to isolate the bad one."""
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", LargeCropWarning)  # reported through the message
-                holes = None if args.masks is None else [it[3] for it in items]
-                results = remover.remove([it[1].rgb for it in items], hole_masks=holes)
-        except Exception as e:
-            if len(items) > 1:
-                for it in items:
-                    run([it])
-                return
-            fail(f"{items[0][0].source}: {type(e).__name__}: {e}")
-            bar.update(1)
-            return
-        for it, result in zip(items, results):
-            try:
-                finish(it[:3], result)
-            except DiskFullError:
-                raise
-            except Exception as e:
-                fail(f"{it[0].source}: cannot write output: {type(e).__name__}: {e}")
-            bar.update(1)
-
-    pending = []
+    run = _Run(plan, lambda: build_remover(args), args.batch_size, args.save_masks, args.overwrite, args.quiet)
     try:
-        for job in jobs:
-            which = outputs_needed(job, args.save_masks, args.overwrite)
-            if not which:
-                bar.write(f"gone: {job.source}: {job.image_out} exists, not replaced (use --overwrite)",
-                          file=sys.stderr)
-                counts["exists"] += 1
-                bar.update(1)
-                continue
-            try:
-                loaded = load_image(job.source)
-                hole = None if job.mask_in is None else read_mask(job.mask_in, loaded.rgb.shape)
-            except ImageReadError as e:
-                fail(str(e))
-                bar.update(1)
-                continue
-            if loaded.note:
-                note(f"{job.source}: {loaded.note}")
-            if remover is None:
-                try:
-                    remover = build_remover(args)
-                except Exception as e:  # setup problem: one clear message, stop the batch
-                    bar.close()
-                    _err(f"error: {e}")
-                    return EXIT_USAGE
-                note(f"inpainter: {_describe_inpainter(remover)}")
-            pending.append((job, loaded, which, hole))
-            if len(pending) >= args.batch_size:
-                run(pending)
-                pending = []
-        if pending:
-            run(pending)
+        setup = run.run()
     except DiskFullError as e:
-        bar.close()
+        run.bar.close()
         _err(f"error: {e.strerror}; stopped (no partial files left)")
         return EXIT_FAILED
-    bar.close()
+    if setup is not None:
+        return setup
+    c = run.counts
+    c["failed"] += counts["failed"]
     elapsed = time.perf_counter() - start
-    done = counts["inpainted"] + counts["nothing_to_remove"] + counts["skipped_large_crop"]
+    done = c["inpainted"] + c["nothing_to_remove"] + c["skipped_large_crop"]
     rate = f", {done / elapsed:.2f} images/s" if done and elapsed > 0 else ""
-    used = f"; inpainter: {_describe_inpainter(remover)}" if remover is not None else ""
-    print(f"gone: {counts['inpainted']} inpainted, {counts['nothing_to_remove']} nothing to remove, "
-          f"{counts['skipped_large_crop']} skipped (large crop), {counts['exists']} existing, "
-          f"{counts['failed']} failed in {elapsed:.1f} s{rate}; outputs in {outdir}{used}", flush=True)
-    return EXIT_FAILED if counts["failed"] else EXIT_OK
+    used = f"; inpainter: {_describe_inpainter(run.remover)}" if run.remover is not None else ""
+    print(f"gone: {c['inpainted']} inpainted, {c['nothing_to_remove']} nothing to remove, "
+          f"{c['skipped_large_crop']} skipped (large crop), {c['exists']} existing, "
+          f"{c['failed']} failed in {elapsed:.1f} s{rate}; outputs in {outdir}{used}", flush=True)
+    return EXIT_FAILED if c["failed"] else EXIT_OK
 
 
 def cmd_inpaint(args):
     """``gone inpaint``: fill the user's own masks (one image or a folder; masks by file stem)."""
-    from gone.io import (IMAGE_EXTENSIONS, ImageReadError, clean_stale_temps, load_image, read_mask,
-                         write_image_atomic)
+    from gone.io import IMAGE_EXTENSIONS
     from gone.pipeline import PeopleRemover
     if args.working_size < 8 or args.working_size % 8:
         _err("error: --working-size must be a positive multiple of 8")
         return EXIT_USAGE
     image, mask, output = pathlib.Path(args.image), pathlib.Path(args.mask), pathlib.Path(args.output)
-    if not image.exists():
-        _err(f"error: {image}: no such file or folder")
-        return EXIT_USAGE
-    if not mask.exists():
-        _err(f"error: {mask}: no such file or folder")
-        return EXIT_USAGE
-    pairs, problems = [], []
+    for given in (image, mask):
+        if not given.exists():
+            _err(f"error: {given}: no such file or folder")
+            return EXIT_USAGE
+    counts = {"failed": 0}
     if image.is_dir():
         if not mask.is_dir():
             _err(f"error: --image {image} is a folder, so --mask must be a folder too")
@@ -711,19 +521,11 @@ def cmd_inpaint(args):
         if not files:
             _err(f"error: {image}: folder has no image files")
             return EXIT_USAGE
-        index = mask_index(mask)
-        found = {}
-        for f in files:
-            try:
-                found[f] = find_mask(f, index, mask)
-            except ValueError as e:
-                found[f] = e
-        used = {m.resolve() for m in found.values() if isinstance(m, pathlib.Path)}
-        files = [f for f in files if f.resolve() not in used]   # masks kept beside their images
-        problems = [str(found[f]) for f in files if not isinstance(found[f], pathlib.Path)]
-        jobs = plan_outputs([f for f in files if isinstance(found[f], pathlib.Path)], output)
-        pairs = [(j, found[j.source]) for j in jobs]
-        inputs = list(files) + [p for ps in index.values() for p in ps]
+        files, mask_for, mask_files = _match_masks(files, mask, counts)
+        plan = plan_outputs(files, output, extra_inputs=mask_files)
+        for j in plan.jobs:
+            j.mask_in = mask_for[j.source]
+        outdir = output
     else:
         if mask.is_dir():
             _err(f"error: --image {image} is a file, so --mask must be a file too")
@@ -735,24 +537,15 @@ def cmd_inpaint(args):
         if output.suffix.lower() != ext:
             _err(f"error: --output {output}: cannot write that format; use e.g. {output.with_suffix('.png')}")
             return EXIT_USAGE
-        pairs.append((OutputJob(image, output.stem, ext, fmt, output, output.with_name(output.stem + "_mask.png")),
-                      mask))
-        inputs = [image, mask]
-    clobber = inputs_written_over([j for j, _ in pairs], False, inputs)
-    if clobber:
-        out, src = clobber[0]
-        _err(f"error: refusing to write over the input file {src} ({out}); choose another --output")
-        return EXIT_USAGE
-    for msg in problems:
-        _err(f"error: {msg}")
-    output_dir = output if image.is_dir() else output.parent
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        _err(f"error: cannot create output folder {output_dir}: {e}")
-        return EXIT_USAGE
-    clean_stale_temps(output_dir)
-    failed, done, existing = len(problems), 0, 0
+        # the user named this output file: it is the one planned (no manifest renaming)
+        from gone.outputs import Manifest, OutputPlan, refuse_inputs, LocalFolder
+        outdir = output.parent
+        job = OutputJob(image, output.stem, ext, fmt, output, output.with_name(output.stem + "_mask.png"), mask_in=mask)
+        plan = OutputPlan([job], Manifest(LocalFolder(outdir)), [image, mask])
+        plan.clobber = refuse_inputs([output], [image, mask])
+    refused = _prepare_outdir(plan, outdir, args.quiet)
+    if refused is not None:
+        return refused
     try:
         inpainter = build_inpainter(args.inpainter, args.checkpoint_dir)
     except Exception as e:
@@ -761,31 +554,18 @@ def cmd_inpaint(args):
     remover = PeopleRemover(None, inpainter, working_size=args.working_size)
     if not args.quiet:
         _err(f"inpainter: {_describe_inpainter(remover)}")
-    for job, mask_path in pairs:
-        if job.image_out.exists() and not args.overwrite:
-            _err(f"{job.source}: {job.image_out} exists, not replaced (use --overwrite)")
-            existing += 1
-            continue
-        try:
-            loaded = load_image(job.source)
-            hole = read_mask(mask_path, loaded.rgb.shape)
-            if loaded.note and not args.quiet:
-                _err(f"{job.source}: {loaded.note}")
-            (result,) = remover.remove([loaded.rgb], hole_masks=[hole])
-            write_image_atomic(job.image_out, result.output, format=job.fmt)
-            done += 1
-        except (ImageReadError, ValueError) as e:
-            _err(f"error: {e}")
-            failed += 1
-        except OSError as e:
-            _err(f"error: {job.source}: cannot write {job.image_out}: {e.strerror or e}")
-            failed += 1
-            if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                _err("error: no space left on the device; stopped (no partial files left)")
-                break
-    print(f"gone: {done} inpainted, {existing} existing, {failed} failed; inpainter: "
+    run = _Run(plan, lambda: remover, 1, False, args.overwrite, args.quiet, what="inpaint")
+    try:
+        run.run()
+    except DiskFullError as e:
+        run.bar.close()
+        _err(f"error: {e.strerror}; stopped (no partial files left)")
+        return EXIT_FAILED
+    c = run.counts
+    c["failed"] += counts["failed"]
+    print(f"gone: {c['inpainted']} inpainted, {c['exists']} existing, {c['failed']} failed; inpainter: "
           f"{_describe_inpainter(remover)}", flush=True)
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if c["failed"] else EXIT_OK
 
 
 def cmd_weights(args):

@@ -8,7 +8,7 @@ pytest.importorskip("apache_beam", reason="Apache Beam not installed (pip instal
 
 from gone import beam as gbeam  # noqa: E402
 from gone import cli  # noqa: E402
-from gone.pipeline import PeopleRemover  # noqa: E402
+from gone.outputs import MANIFEST_NAME  # noqa: E402
 
 
 @pytest.fixture
@@ -43,7 +43,9 @@ def photo_folder(tmp_path, make_scene):
 
 
 def _files(folder):
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != gbeam.DEAD_LETTER_NAME}
+    """The outputs in ``folder`` (not the dead-letter file nor the manifest, compared apart)."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())
+            if p.name not in (gbeam.DEAD_LETTER_NAME, MANIFEST_NAME)}
 
 
 def test_beam_matches_gone_remove_dead_letter_and_rerun(photo_folder, tmp_path, fake_models, capsys):
@@ -67,7 +69,9 @@ def test_beam_matches_gone_remove_dead_letter_and_rerun(photo_folder, tmp_path, 
     path, reason = lines[0].split("\t")
     assert path == str(photo_folder / "broken.jpg") and "corrupt or truncated" in reason
     assert fake_models and fake_models[-1].batch_size == 2
-    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []   # no temp files left
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [MANIFEST_NAME]   # no temp files left
+    # the same manifest as gone remove's: planned names and what was written
+    assert (out / MANIFEST_NAME).read_text() == (tmp_path / "cli" / MANIFEST_NAME).read_text()
 
     # rerun: every finished output is skipped, nothing rewritten, no model built
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != gbeam.DEAD_LETTER_NAME}
@@ -123,3 +127,43 @@ def test_beam_min_score_is_set_on_the_detector_config(tmp_path, make_scene, fake
     assert gbeam.main(["--input", str(d), "--output", str(tmp_path / "low"), "-q", "--min-score", "0.3"]) == 0
     assert "1 done (1 inpainted, 0 nothing to remove" in capsys.readouterr().out
     assert fake_leaves["detectors"][-1].config.DETECTION_MIN_CONFIDENCE == 0.3
+
+
+def test_beam_dead_letter_that_is_an_input_is_refused(tmp_path, make_scene, fake_models, capsys):
+    """`--dead-letter inDL/img3.png` (an input): refused before anything runs, the input untouched."""
+    d = tmp_path / "inDL"
+    d.mkdir()
+    for k in range(4):
+        Image.fromarray(make_scene()).save(d / f"img{k}.png")
+    before = (d / "img3.png").read_bytes()
+    rc = gbeam.main(["--input", str(d), "--output", str(tmp_path / "out"), "--dead-letter", str(d / "img3.png"), "-q"])
+    err = capsys.readouterr().err
+    assert rc == cli.EXIT_USAGE and f"--dead-letter {d / 'img3.png'} is the input" in err
+    assert (d / "img3.png").read_bytes() == before and fake_models == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_beam_keeps_unrelated_files_and_cleans_killed_runs_temps(tmp_path, make_scene, fake_models, capsys):
+    """An existing file the program did not write is kept (the input gets a unique name, as with
+    gone remove), and the beam-temp-dead_letter.tsv-<uuid>/ folder a killed run left is removed
+    after the next successful run."""
+    import os
+    d, out = tmp_path / "in", tmp_path / "out"
+    d.mkdir()
+    out.mkdir()
+    Image.fromarray(make_scene()).save(d / "a.png")
+    Image.fromarray(make_scene(people=())).save(out / "a.png")
+    before = (out / "a.png").read_bytes()
+    stale = out / f"beam-temp-{gbeam.DEAD_LETTER_NAME}-0123456789abcdef"
+    stale.mkdir()
+    (stale / "part").write_text("left by a SIGKILL")
+    os.utime(stale, (1, 1))
+    assert gbeam.main(["--input", str(d), "--output", str(out), "-q"]) == 0
+    assert (out / "a.png").read_bytes() == before
+    assert sorted(_files(out)) == ["a.png", "a_2.png"]
+    assert not stale.exists()
+    # the same names as gone remove in the same situation
+    (tmp_path / "cli").mkdir()
+    Image.fromarray(make_scene(people=())).save(tmp_path / "cli" / "a.png")
+    assert cli.main(["remove", str(d), "-o", str(tmp_path / "cli"), "-q"]) == 0
+    assert _files(tmp_path / "cli") == _files(out)

@@ -1,9 +1,17 @@
+import pathlib
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from gone import cli, models
+from gone.outputs import MANIFEST_NAME
 from gone.pipeline import PeopleRemover
+
+
+def _listing(folder):
+    """File names in ``folder`` except the output manifest."""
+    return sorted(p.name for p in pathlib.Path(folder).iterdir() if p.name != MANIFEST_NAME)
 
 pytestmark = pytest.mark.jax  # fakes only: no Keras
 
@@ -46,7 +54,7 @@ def test_folder_with_bad_file(photo_folder, tmp_path, fake_models, capsys, batch
     assert rc == 1
     assert "corrupt.jpg" in captured.err and "error" in captured.err
     assert "Traceback" not in captured.err
-    names = sorted(p.name for p in out.iterdir())
+    names = _listing(out)
     assert names == ["empty.jpg", "empty_mask.png", "gray.png", "gray_mask.png", "person.png",
                      "person_mask.png", "rgba.png", "rgba_mask.png"]
     assert "2 inpainted" in captured.out and "2 nothing to remove" in captured.out and "1 failed" in captured.out
@@ -75,7 +83,7 @@ def test_overwrite_glob_and_exit_codes(photo_folder, tmp_path, fake_models, caps
     assert (out / "person.png").stat().st_mtime_ns == first
     assert cli.main(["remove", pattern, "-o", str(out), "-q", "--overwrite", "--strategy", "box"]) == 0
     assert fake_models[-1].strategy == "box"
-    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []   # no temp files
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [MANIFEST_NAME]   # no temp files
     # usage errors
     assert cli.main(["remove", str(tmp_path / "missing*.png"), "-o", str(out)]) == 2
     assert cli.main(["remove", pattern, "-o", str(out), "--dilation", "huge"]) == 2
@@ -159,12 +167,13 @@ def test_failure_inside_a_batch_is_isolated(photo_folder, tmp_path, fake_leaves,
     rc = cli.main(["remove", str(photo_folder), "-o", str(out), "-q", "--batch-size", "4"])
     captured = capsys.readouterr()
     assert rc == 1 and "model exploded" in captured.err and "rgba.png" in captured.err
-    assert sorted(p.name for p in out.iterdir()) == ["empty.jpg", "gray.png", "person.png"]
+    assert _listing(out) == ["empty.jpg", "gray.png", "person.png"]
     assert "2 failed" in captured.out
     assert fake_leaves["detectors"][0].config.BATCH_SIZE == 4   # a batch of four, then one by one
 
 
 # -- safety: inputs, names, weights, values, files ----------------------------------------------
+import json  # noqa: E402
 import os  # noqa: E402
 import pathlib  # noqa: E402
 import subprocess  # noqa: E402
@@ -209,7 +218,7 @@ def test_colliding_output_names_are_unique_and_predictable(tmp_path, make_scene,
     rc = cli.main(["remove", str(src), "-o", str(out), "--save-masks", "-q"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
-    assert sorted(p.name for p in out.iterdir()) == sorted([
+    assert _listing(out) == sorted([
         "a_jpg.jpg", "a_jpg_mask.png", "a_png.png", "a_png_mask.png",
         "b_gif.png", "b_gif_mask.png", "b_png.png", "b_png_mask.png",
         "c_jpg.jpg", "c_jpg_mask.png", "c_mask_png.png", "c_mask_png_mask.png",
@@ -306,7 +315,7 @@ def test_umask_missing_mask_redone_and_stale_temps(photo_folder, tmp_path, fake_
         assert cli.main(["remove", person, "-o", str(out), "--save-masks"]) == 0
         assert not stale.exists() and "left by an interrupted run" in capsys.readouterr().err
         assert {p.name: oct(p.stat().st_mode & 0o777) for p in out.iterdir()} == {
-            "person.png": "0o640", "person_mask.png": "0o640"}
+            "person.png": "0o640", "person_mask.png": "0o640", MANIFEST_NAME: "0o640"}
         first = (out / "person.png").stat().st_mtime_ns
         (out / "person_mask.png").unlink()
         assert cli.main(["remove", person, "-o", str(out), "--save-masks", "-q"]) == 0
@@ -328,7 +337,7 @@ def test_full_disk_stops_cleanly(photo_folder, tmp_path, fake_models, monkeypatc
     rc = cli.main(["remove", str(photo_folder), "-o", str(out), "-q", "--save-masks"])
     captured = capsys.readouterr()
     assert rc == 1 and "no space left" in captured.err and "Traceback" not in captured.err
-    assert list(out.iterdir()) == []
+    assert _listing(out) == []
 
 
 _SIGTERM_DRIVER = r'''
@@ -368,7 +377,7 @@ def test_sigterm_behaves_like_ctrl_c(photo_folder, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM
     assert "interrupted (SIGTERM)" in err and "Traceback" not in err
-    assert list(out.iterdir()) == []
+    assert _listing(out) == []
 
 
 def test_user_masks_skip_detection_with_a_real_inpainter(tmp_path, make_scene, capsys):
@@ -389,14 +398,14 @@ def test_user_masks_skip_detection_with_a_real_inpainter(tmp_path, make_scene, c
     res = np.asarray(Image.open(out / "x.png"))
     np.testing.assert_array_equal(res[hole == 0], img[hole == 0])
     assert not np.array_equal(res[hole > 0], img[hole > 0])
-    assert sorted(p.name for p in out.iterdir()) == ["x.png"]
+    assert _listing(out) == ["x.png"]
     # masks beside their images: the mask files are not inputs, the images do not mask themselves
     _save(src / "y_mask.png", hole)
     rc = cli.main(["remove", str(src), "-o", str(tmp_path / "o2"), "--masks", str(src), "--inpainter", "telea",
                    "-q"])
     captured = capsys.readouterr()
     assert rc == 1 and "x.png: no mask x.* or x_mask.*" in captured.err and "1 inpainted" in captured.out
-    assert sorted(p.name for p in (tmp_path / "o2").iterdir()) == ["y.png"]
+    assert _listing((tmp_path / "o2")) == ["y.png"]
 
 
 def test_gone_inpaint_yu_flags_and_folder_form(tmp_path, make_scene, capsys):
@@ -427,7 +436,7 @@ def test_gone_inpaint_yu_flags_and_folder_form(tmp_path, make_scene, capsys):
                    "--inpainter", "telea", "-q"])
     captured = capsys.readouterr()
     assert rc == 1 and "q.png: no mask" in captured.err and "2 inpainted" in captured.out
-    assert sorted(p.name for p in out.iterdir()) == ["p.png", "r.png"]
+    assert _listing(out) == ["p.png", "r.png"]
     # masks kept beside their images
     both = tmp_path / "both"
     both.mkdir()
@@ -438,7 +447,7 @@ def test_gone_inpaint_yu_flags_and_folder_form(tmp_path, make_scene, capsys):
                    "--inpainter", "telea", "-q"])
     captured = capsys.readouterr()
     assert rc == 1 and "b.png: no mask" in captured.err and "a_mask.png: no mask" not in captured.err
-    assert sorted(p.name for p in (tmp_path / "o3").iterdir()) == ["a.png"]
+    assert _listing((tmp_path / "o3")) == ["a.png"]
     # never over an input
     rc = cli.main(["inpaint", "--image", str(imgs), "--mask", str(msk), "--output", str(imgs), "--overwrite",
                    "--inpainter", "telea", "-q"])
@@ -478,22 +487,67 @@ def test_onednn_off_before_tensorflow_can_load(entry):
     assert out.stdout.split() == ["0", "2", "False"], out.stderr
 
 
-def test_one_image_to_its_files_as_gone_remove(photo_folder, tmp_path, fake_detector_cls, fake_inpainter_cls):
-    remover = PeopleRemover(fake_detector_cls(), fake_inpainter_cls())
-    (job,) = cli.plan_outputs([photo_folder / "person.png"], tmp_path / "out")
-    result, written, note = cli.remove_to_files(remover, job, save_masks=True)
-    assert result.status == "inpainted" and note == ""
-    assert written == [tmp_path / "out" / "person.png", tmp_path / "out" / "person_mask.png"]
-    # the same bytes as `gone remove`
-    cli.write_outputs(photo_folder / "person.png", gio_load(photo_folder / "person.png"), result,
-                      tmp_path / "again", cli.build_parser().parse_args(["remove", "x", "-o", "y", "--save-masks"]))
-    assert _snapshot(tmp_path / "again") == _snapshot(tmp_path / "out")
-    assert cli.remove_to_files(remover, job, save_masks=True)[:2] == (None, [])   # exists: kept
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_an_unrelated_file_is_never_replaced(tmp_path, make_scene, fake_leaves, capsys, overwrite):
+    """`gone remove d6/a.gif -o d6 --masks m6 [--overwrite]` where d6/a.png is an unrelated photo:
+    the photo is kept, the clash reported, a.gif processed as a_2.png; a rerun keeps that name."""
+    d6, m6 = tmp_path / "d6", tmp_path / "m6"
+    d6.mkdir()
+    m6.mkdir()
+    Image.fromarray(make_scene()).save(d6 / "a.gif")
+    photo = _save(d6 / "a.png", make_scene(h=50, w=60, people=()))
+    before = photo.read_bytes()
+    hole = np.zeros((96, 128), np.uint8)
+    hole[20:60, 30:50] = 255
+    _save(m6 / "a.png", hole)
+    argv = ["remove", str(d6 / "a.gif"), "-o", str(d6), "--masks", str(m6), "--inpainter", "telea"] + overwrite
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert photo.read_bytes() == before
+    assert f"{d6 / 'a.png'} exists and was not written by gone; kept, output written as a_2.png" in captured.err
+    assert "1 inpainted" in captured.out and _listing(d6) == ["a.gif", "a.png", "a_2.png"]
+    manifest = json.loads((d6 / MANIFEST_NAME).read_text())
+    assert manifest["planned"] == {str((d6 / "a.gif").resolve()): {"stem": "a_2", "image": "a_2.png",
+                                                                   "mask": "a_2_mask.png"}}
+    assert manifest["written"] == ["a_2.png"]
+    first = (d6 / "a_2.png").stat().st_mtime_ns
+    assert cli.main(argv) == 0          # a rerun: the same name, replaced only with --overwrite
+    assert _listing(d6) == ["a.gif", "a.png", "a_2.png"] and photo.read_bytes() == before
+    assert ((d6 / "a_2.png").stat().st_mtime_ns != first) == bool(overwrite)
 
 
-def gio_load(path):
-    from gone.io import load_image
-    return load_image(path)
+def test_planned_names_stay_stable_across_reruns(tmp_path, make_scene, fake_models, capsys):
+    """a.jpg is written as out/a.jpg; after a.png is added beside it, a rerun keeps a.jpg's name
+    (no duplicate a_jpg.jpg) and gives a.png a unique one."""
+    d, out = tmp_path / "in", tmp_path / "out"
+    d.mkdir()
+    Image.fromarray(make_scene()).save(d / "a.jpg", quality=95)
+    assert cli.main(["remove", str(d), "-o", str(out), "-q"]) == 0
+    assert _listing(out) == ["a.jpg"]
+    first = (out / "a.jpg").stat().st_mtime_ns
+    _save(d / "a.png", make_scene(people=((5, 5, 30, 30),)))
+    assert cli.main(["remove", str(d), "-o", str(out), "-q"]) == 0
+    captured = capsys.readouterr()
+    assert "1 inpainted" in captured.out and "1 existing" in captured.out
+    assert _listing(out) == ["a.jpg", "a_png.png"] and (out / "a.jpg").stat().st_mtime_ns == first
+    # a new output folder plans by the naming rule alone
+    assert cli.main(["remove", str(d), "-o", str(tmp_path / "fresh"), "-q"]) == 0
+    assert _listing(tmp_path / "fresh") == ["a_jpg.jpg", "a_png.png"]
+
+
+def test_an_unreadable_manifest_owns_nothing(tmp_path, make_scene, fake_models, capsys):
+    d, out = tmp_path / "in", tmp_path / "out"
+    d.mkdir()
+    out.mkdir()
+    _save(d / "a.png", make_scene())
+    (out / MANIFEST_NAME).write_text("{not json")
+    _save(out / "a.png", make_scene(people=()))
+    before = (out / "a.png").read_bytes()
+    assert cli.main(["remove", str(d / "a.png"), "-o", str(out), "--overwrite", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "unreadable" in err and "kept, output written as a_2.png" in err
+    assert (out / "a.png").read_bytes() == before and _listing(out) == ["a.png", "a_2.png"]
+    assert json.loads((out / MANIFEST_NAME).read_text())["written"] == ["a_2.png"]
 
 
 def test_deepfill_without_checkpoint_is_a_clear_usage_error(tmp_path, make_scene, monkeypatch, capsys):
@@ -505,4 +559,4 @@ def test_deepfill_without_checkpoint_is_a_clear_usage_error(tmp_path, make_scene
                    "--inpainter", "deepfill", "-q"])
     err = capsys.readouterr().err
     assert rc == 2 and "deepfill_v1_places2" in err and "Traceback" not in err
-    assert list((tmp_path / "o").iterdir()) == []
+    assert _listing(tmp_path / "o") == []
