@@ -393,6 +393,8 @@ def process(data: DataSource, strategies, models: Models, output_dir) -> list:
             hole = hole_mask(det, sample.image.shape, strategy=strategy,
                              dilation=remover.dilation, min_score=min_score, image=sample.image)
             result = remover.remove([sample.image], hole_masks=[hole])[0]
+            if result.fallback:   # nothing known to fill from (gone.pipeline.MIN_KNOWN_CONTEXT)
+                tqdm.write(f"warning: {sample.name} {strategy}: {result.fallback}")
             hole_path = write_mask_atomic(folder / f"{strategy}_hole.png", hole)
             result_path = write_image_atomic(folder / f"{strategy}_result.png", result.output)
             row = {"image": sample.name, "columns": sample.columns, "strategy": strategy,

@@ -44,7 +44,7 @@ import tempfile
 import threading
 import time
 
-from gone import cli
+from gone import cli, options
 
 NAMESPACE = "gone"
 DEAD_LETTER_NAME = "dead_letter.tsv"
@@ -63,7 +63,7 @@ def build_parser():
     p.add_argument("--output", required=True, metavar="DIR", help="output folder (local or gs:// ...)")
     p.add_argument("--dead-letter", default=None, metavar="PATH",
                    help=f"file listing failed inputs and why (default: OUTPUT/{DEAD_LETTER_NAME})")
-    cli.add_remove_options(p)
+    options.add_remove_options(p)
     return p
 
 
@@ -303,7 +303,7 @@ def _make_remove_fn():
         def _acquire(self):
             if self._models is None:
                 self._models = self._shared.acquire(
-                    lambda: _Models(cli.build_remover(localise_weights(self.args))))
+                    lambda: _Models(options.build_remover(localise_weights(self.args))))
             return self._models
 
         def process(self, items):
@@ -496,7 +496,10 @@ def summary(result):
 
 
 def main(argv=None):
-    args, beam_argv = parse_args(argv)
+    try:
+        args, beam_argv = parse_args(argv)
+    except SystemExit as e:   # argparse: exit 2 on a bad option or value, 0 on --help
+        return int(e.code or 0)
     if not args.quiet:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("gone.beam: %(message)s"))
@@ -504,8 +507,9 @@ def main(argv=None):
         _log.setLevel(logging.INFO)
         _log.propagate = False
     try:
-        cli.validate_remove_args(args)
-    except ValueError as e:
+        options.validate_remove_args(args)
+        options.check_setup(args)     # the weights, before any worker starts or anything is created
+    except (ValueError, options.SetupError) as e:
         cli._err(f"error: {e}")
         return cli.EXIT_USAGE
     try:
@@ -546,11 +550,11 @@ def main(argv=None):
                  f"pipeline option; see python -m gone.beam --help)")
         return cli.EXIT_USAGE
     try:
-        options = PipelineOptions(beam_argv)
+        pipeline_options = PipelineOptions(beam_argv)
     except Exception as e:
         cli._err(f"error: bad Beam pipeline options {beam_argv}: {e}")
         return cli.EXIT_USAGE
-    pipeline = beam.Pipeline(options=options)
+    pipeline = beam.Pipeline(options=pipeline_options)
     build_pipeline(pipeline, args, pattern, images_only)
     started = time.time()
     result = pipeline.run()

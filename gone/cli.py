@@ -5,15 +5,12 @@ Exit codes: 0 all files ok, 1 some files failed (or the disk filled up), 2 usage
 (bad arguments, no inputs, an output that would replace an input, models cannot be loaded),
 130 Ctrl-C, 143 SIGTERM. Keras/TensorFlow are imported only when models are built.
 
-For other front ends (``python -m gone.beam``): ``add_remove_options``, ``validate_remove_args``,
-``build_remover``, ``plan_output_stems`` / ``plan_outputs`` (the naming rule) and
-``write_outputs`` / ``remove_to_files`` (one image -> its output files, as ``gone remove``).
+A thin front end: the options, their validation and the models are gone/options.py; output
+planning, the writer and the batch runner are gone/outputs.py (``python -m gone.beam`` uses both).
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import errno
 import glob
 import os
 import pathlib
@@ -27,14 +24,10 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-from gone.models import (DEFAULT_MIN_SCORE, DETECTOR_RESIZE_MODES, DETECTOR_SIZE,  # noqa: E402 (no Keras)
-                         FAST_DETECTOR_SIZE)
+from gone import options  # noqa: E402 (no Keras)
+from gone.options import add_inpaint_options, add_remove_options, build_remover  # noqa: E402,F401
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    pass
 
 
 def _err(msg):
@@ -95,7 +88,8 @@ def build_parser():
                        "--download fetches those with a direct URL (checksummed, atomic).")
     w.add_argument("--download", nargs="*", metavar="NAME", default=None,
                    help="download NAME(s) (default: all downloadable)")
-    w.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds")
+    w.add_argument("--timeout", type=options.float_in(0.0, 3600.0, low_open=True), default=30.0,
+                   help="network timeout in seconds")
     from gone import label_app
     label_app.add_arguments(sub.add_parser(
         "label", help="blind labeling web app for experiment outputs (docs/labeling.md)",
@@ -131,185 +125,6 @@ def _expand_inputs(inputs):
             seen.add(key)
             unique.append(f)
     return unique, errors
-
-
-def _parse_classes(text):
-    if text.strip().lower() in ("all", "*"):
-        return None
-    parts = [c.strip() for c in text.split(",") if c.strip()]
-    return tuple(int(c) if c.isdigit() else c for c in parts)
-
-
-FALLBACK_INPAINTER_KINDS = ("auto", "deepfill", "deepfill-random", "patchmatch", "telea", "ns")
-
-
-def inpainter_kinds():
-    """The ``--inpainter`` choices (gone.inpainters.INPAINTER_KINDS)."""
-    try:
-        from gone.inpainters import INPAINTER_KINDS
-    except ImportError:
-        return FALLBACK_INPAINTER_KINDS
-    return tuple(INPAINTER_KINDS)
-
-
-def _add_inpainter_option(parser):
-    parser.add_argument("--inpainter", choices=inpainter_kinds(), default="auto",
-                        help="what fills the hole: auto = DeepFill v1 when its checkpoint is given or "
-                             "cached, else PatchMatch; deepfill-random = untrained DeepFill (plumbing "
-                             "tests only) (default: auto)")
-
-
-def add_remove_options(parser):
-    """Every ``gone remove`` option except the inputs and ``-o`` on ``parser`` (so that
-    ``python -m gone.beam`` takes the same options with its own --input/--output)."""
-    from gone.masks import STRATEGIES
-    parser.add_argument("--strategy", choices=STRATEGIES, default="dilated", help="hole shape (default: dilated)")
-    parser.add_argument("--dilation", default=None,
-                        help="dilated strategy radius, >= 0: pixels ('15', '15px') or fraction of the instance "
-                             "size ('0.05', '5%%'); default 0.05")
-    parser.add_argument("--classes", default="person",
-                        help="comma-separated COCO class names or ids 1-80 to remove (default: person; "
-                             "'all' = every class)")
-    parser.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE,
-                        help="minimum detection score, the detector's threshold (Matterport's "
-                             "DETECTION_MIN_CONFIDENCE)")
-    parser.add_argument("--mrcnn-weights", default=None, help="Mask R-CNN .h5 (default: the cached mask_rcnn_coco.h5)")
-    parser.add_argument("--allow-partial-weights", action="store_true",
-                        help="accept a Mask R-CNN weight file that lacks some of the model's layers (they stay "
-                             "untrained); refused by default")
-    parser.add_argument("--inpaint-checkpoint", default=None,
-                        help="DeepFill v1 checkpoint folder or prefix (default: the cached release_places2_256)")
-    _add_inpainter_option(parser)
-    parser.add_argument("--masks", default=None, metavar="DIR",
-                        help="use the hole masks in DIR instead of detecting (DIR/<stem>.<ext> or "
-                             "<stem>_mask.<ext>, white = hole); no Mask R-CNN needed (default: none, "
-                             "detect with Mask R-CNN)")
-    parser.add_argument("--large-crop", choices=("process", "skip", "warn"), default="warn",
-                        help="what to do when the hole covers > 50%% of an image (default: warn)")
-    parser.add_argument("--working-size", type=int, default=None,
-                        help="largest region side fed to the inpainter (default 512; 256 with --fast)")
-    parser.add_argument("--detector-size", type=int, default=None, metavar="N",
-                        help="Mask R-CNN input size, IMAGE_MAX_DIM, a multiple of 64 (default 1024, "
-                             "Matterport's; 640 with --fast)")
-    parser.add_argument("--detector-resize", choices=DETECTOR_RESIZE_MODES, default=None,
-                        help="square = Matterport's padding to N x N; fit = the same scale padded only "
-                             "to multiples of 64, ~40%% less detection time on a 16:9 photo, detections "
-                             "close to square's (default: square; fit with --fast)")
-    parser.add_argument("--fast", action="store_true",
-                        help="speed preset: --detector-size 640 --detector-resize fit --working-size 256 "
-                             "(options given explicitly win); smaller people are missed more often, "
-                             "see docs/benchmarks/end_to_end.md (default: off, full fidelity)")
-    parser.add_argument("--batch-size", type=int, default=1, help="images per detector / regions per inpainter call")
-    parser.add_argument("--save-masks", action="store_true", help="also write <stem>_mask.png (255 = hole)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing outputs (never an input file: that is always refused)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-file notes")
-    return parser
-
-
-def add_inpaint_options(parser):
-    """``gone inpaint``: Yu et al.'s test.py flags (--image --mask --output --checkpoint_dir)."""
-    parser.add_argument("--image", required=True, help="input image, or a folder of images")
-    parser.add_argument("--mask", required=True,
-                        help="hole mask (white = hole), or a folder of masks matched by file stem "
-                             "(<stem>.<ext> or <stem>_mask.<ext>)")
-    parser.add_argument("--output", required=True, help="output image file, or a folder for the folder form")
-    parser.add_argument("--checkpoint_dir", "--checkpoint-dir", dest="checkpoint_dir", default=None,
-                        help="DeepFill v1 checkpoint (default: the cached release_places2_256)")
-    _add_inpainter_option(parser)
-    parser.add_argument("--working-size", type=int, default=512,
-                        help="largest region side fed to the inpainter (default 512)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-file notes")
-    return parser
-
-
-# --fast preset: (option, full-fidelity default, fast value)
-SPEED_PRESET = (("working_size", 512, 256), ("detector_size", DETECTOR_SIZE, FAST_DETECTOR_SIZE),
-                ("detector_resize", "square", "fit"))
-
-
-def apply_speed_preset(args):
-    """Fill the speed options the user left unset: full fidelity, or ``--fast``'s values."""
-    fast = bool(getattr(args, "fast", False))
-    for name, full, quick in SPEED_PRESET:
-        if getattr(args, name, None) is None:
-            setattr(args, name, quick if fast else full)
-    return args
-
-
-def _validate_remove_args(args):
-    """Raise ValueError (one line) for any bad ``gone remove`` option value (after filling the
-    speed options: ``apply_speed_preset``)."""
-    from gone.masks import class_ids_for, coco_class_names, parse_dilation
-    apply_speed_preset(args)
-    if args.dilation is not None:
-        value = parse_dilation(args.dilation)
-        if value < 0:
-            raise ValueError(f"invalid dilation {args.dilation!r}: must be >= 0")
-    classes = _parse_classes(args.classes)
-    if classes is not None:
-        if not classes:
-            raise ValueError(f"--classes {args.classes!r} names no class; give COCO class names or ids, or 'all'")
-        n = len(coco_class_names())
-        for ident in sorted(class_ids_for(classes)):
-            if not 1 <= ident < n:
-                raise ValueError(f"unknown class id {ident} in --classes; COCO ids are 1..{n - 1} "
-                                 f"(0 is the background)")
-    if not 0.0 <= args.min_score <= 1.0:
-        raise ValueError(f"--min-score must be in [0, 1], got {args.min_score}")
-    if args.batch_size < 1:
-        raise ValueError("--batch-size must be >= 1")
-    if args.working_size < 8 or args.working_size % 8:
-        raise ValueError("--working-size must be a positive multiple of 8")
-    if args.detector_size < 64 or args.detector_size % 64:
-        raise ValueError(f"--detector-size must be a positive multiple of 64, got {args.detector_size}")
-    masks = getattr(args, "masks", None)
-    if masks is not None and not pathlib.Path(masks).is_dir():
-        raise ValueError(f"--masks {masks}: not a folder")
-
-
-validate_remove_args = _validate_remove_args
-
-
-def build_inpainter(kind="auto", checkpoint=None):
-    """The inpainter for ``--inpainter kind`` (``gone.pipeline.make_inpainter_for``); a
-    checkpoint given for a DeepFill kind is checked before any network is built."""
-    from gone.models import check_inpainter_checkpoint
-    from gone.pipeline import make_inpainter_for
-    if kind not in ("auto", "deepfill"):
-        checkpoint = None          # the other kinds take no checkpoint
-    if checkpoint is not None:
-        check_inpainter_checkpoint(checkpoint)
-    if kind == "deepfill-random":
-        from gone.quiet import import_backend_quietly
-        import_backend_quietly()
-    return make_inpainter_for(kind, checkpoint)
-
-
-def build_remover(args):
-    """The real models for ``gone remove`` options ``args`` (lazy imports; tests replace this
-    function with fakes). Every weight file is checked before any model is built."""
-    from gone.models import check_detector_weights, load_detector
-    from gone.pipeline import PeopleRemover
-    from gone.weights import find_weight_file
-    _validate_remove_args(args)
-    weights = None
-    need_detector = not getattr(args, "masks", None)
-    allow_partial = bool(getattr(args, "allow_partial_weights", False))
-    if need_detector:
-        weights = args.mrcnn_weights or find_weight_file("mask_rcnn_coco")
-        check_detector_weights(weights, allow_partial=allow_partial)
-    inpainter = build_inpainter(getattr(args, "inpainter", "auto"), args.inpaint_checkpoint)
-    detector = None
-    if need_detector:   # the score threshold is set once, on the detector's config
-        detector = load_detector(weights, images_per_gpu=max(1, args.batch_size), allow_partial=allow_partial,
-                                 image_max_dim=args.detector_size, resize_mode=args.detector_resize,
-                                 detection_min_confidence=args.min_score, checked=True)
-    return PeopleRemover(detector, inpainter, strategy=args.strategy, dilation=args.dilation,
-                         classes=_parse_classes(args.classes),
-                         large_crop=args.large_crop, working_size=args.working_size,
-                         batch_size=args.batch_size)
 
 
 # Output planning, names, the never-an-input check, mask matching, the writer and the batch
@@ -384,7 +199,7 @@ class _Run:
         self.plan, self.make_remover = plan, make_remover
         self.batch_size, self.save_masks, self.overwrite, self.quiet = batch_size, save_masks, overwrite, quiet
         self.remover = None
-        self.counts = {"inpainted": 0, "unchanged": 0, "nothing_to_remove": 0, "skipped_large_crop": 0,
+        self.counts = {"inpainted": 0, "nothing_to_remove": 0, "skipped_large_crop": 0,
                        "exists": 0, "failed": 0}
         self.bar = tqdm(total=len(plan.jobs), desc=what, unit="img", disable=quiet or None, file=sys.stderr)
         self.committed = False
@@ -457,7 +272,7 @@ class _Run:
 
 def cmd_remove(args):
     try:
-        _validate_remove_args(args)
+        options.validate_remove_args(args)
     except ValueError as e:
         _err(f"error: {e}")
         return EXIT_USAGE
@@ -466,6 +281,11 @@ def cmd_remove(args):
         _err(f"error: {msg}")
     if not files:
         _err("error: no input images")
+        return EXIT_USAGE
+    try:   # the weights, before anything is created
+        setup = options.check_setup(args)
+    except options.SetupError as e:
+        _err(f"error: {e}")
         return EXIT_USAGE
     outdir = pathlib.Path(args.outdir)
     counts = {"failed": len(input_errors)}
@@ -479,7 +299,8 @@ def cmd_remove(args):
     if refused is not None:
         return refused
     start = time.perf_counter()
-    run = _Run(plan, lambda: build_remover(args), args.batch_size, args.save_masks, args.overwrite, args.quiet)
+    run = _Run(plan, lambda: options.build_remover(args, setup), args.batch_size, args.save_masks, args.overwrite,
+               args.quiet)
     try:
         setup = run.run()
     except DiskFullError as e:
@@ -504,9 +325,6 @@ def cmd_inpaint(args):
     """``gone inpaint``: fill the user's own masks (one image or a folder; masks by file stem)."""
     from gone.io import IMAGE_EXTENSIONS
     from gone.pipeline import PeopleRemover
-    if args.working_size < 8 or args.working_size % 8:
-        _err("error: --working-size must be a positive multiple of 8")
-        return EXIT_USAGE
     image, mask, output = pathlib.Path(args.image), pathlib.Path(args.mask), pathlib.Path(args.output)
     for given in (image, mask):
         if not given.exists():
@@ -543,11 +361,16 @@ def cmd_inpaint(args):
         job = OutputJob(image, output.stem, ext, fmt, output, output.with_name(output.stem + "_mask.png"), mask_in=mask)
         plan = OutputPlan([job], Manifest(LocalFolder(outdir)), [image, mask])
         plan.clobber = refuse_inputs([output], [image, mask])
+    try:   # the checkpoint, before anything is created
+        setup = options.check_setup(args, checkpoint=args.checkpoint_dir)
+    except options.SetupError as e:
+        _err(f"error: {e}")
+        return EXIT_USAGE
     refused = _prepare_outdir(plan, outdir, args.quiet)
     if refused is not None:
         return refused
     try:
-        inpainter = build_inpainter(args.inpainter, args.checkpoint_dir)
+        inpainter = options.build_inpainter(setup=setup)
     except Exception as e:
         _err(f"error: {e}")
         return EXIT_USAGE
@@ -563,8 +386,8 @@ def cmd_inpaint(args):
         return EXIT_FAILED
     c = run.counts
     c["failed"] += counts["failed"]
-    print(f"gone: {c['inpainted']} inpainted, {c['exists']} existing, {c['failed']} failed; inpainter: "
-          f"{_describe_inpainter(remover)}", flush=True)
+    print(f"gone: {c['inpainted']} inpainted, {c['nothing_to_remove']} unchanged (empty hole), "
+          f"{c['exists']} existing, {c['failed']} failed; inpainter: {_describe_inpainter(remover)}", flush=True)
     return EXIT_FAILED if c["failed"] else EXIT_OK
 
 

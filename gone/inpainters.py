@@ -178,14 +178,14 @@ def find_deepfill_checkpoint():
 DEEPFILL_OPTIONS = ("batch_size",)
 
 
-def _deepfill(checkpoint, opts, strict=True):
+def _deepfill(checkpoint, opts, strict=True, checked=False):
     from gone.models import ModelLoadError, load_inpainter
 
     unknown = sorted(set(opts) - set(DEEPFILL_OPTIONS))
     if strict and unknown:
         raise InpainterError(f"DeepFill takes no option(s) {', '.join(unknown)}")
     try:
-        model = load_inpainter(checkpoint)
+        model = load_inpainter(checkpoint, checked=checked)
     except ModelLoadError as err:
         raise InpainterError(str(err)) from None
     for k in DEEPFILL_OPTIONS:
@@ -215,10 +215,11 @@ def _options_for(cls, opts):
     return {k: v for k, v in opts.items() if k in names}
 
 
-def make_inpainter(kind="auto", checkpoint=None, **opts):
+def make_inpainter(kind="auto", checkpoint=None, checked=False, **opts):
     """The inpainter of ``kind`` (see the module docstring); ``opts`` go to its constructor
     (patchmatch: patch_size, seed; telea/ns: radius; deepfill*: batch_size). With "auto", the
-    options of the kinds not chosen are ignored."""
+    options of the kinds not chosen are ignored. ``checked``: the caller already checked the
+    checkpoint (``gone.models.check_inpainter_checkpoint``; gone.options.check_setup)."""
     kind = "auto" if kind is None else str(kind).strip().lower()
     if kind not in INPAINTER_KINDS:
         raise InpainterError(f"unknown inpainter {kind!r}; choose one of {', '.join(INPAINTER_KINDS)}")
@@ -227,7 +228,7 @@ def make_inpainter(kind="auto", checkpoint=None, **opts):
                              "use --inpainter deepfill (or auto)")
     if kind == "auto":
         if checkpoint is not None:
-            return _deepfill(pathlib.Path(checkpoint), opts, strict=False)
+            return _deepfill(pathlib.Path(checkpoint), opts, strict=False, checked=checked)
         found = find_deepfill_checkpoint()
         if found is not None:
             return _deepfill(found, opts, strict=False)
@@ -243,7 +244,7 @@ def make_inpainter(kind="auto", checkpoint=None, **opts):
 
             raise InpainterError("no DeepFill checkpoint given and none cached; "
                                  + manual_instructions("deepfill_v1_places2"))
-        return _deepfill(pathlib.Path(path), opts)
+        return _deepfill(pathlib.Path(path), opts, checked=checked and checkpoint is not None)
     if kind == "deepfill-random":
         return _deepfill_random(opts)
     cls = PatchMatchInpainter if kind == "patchmatch" else OpenCVInpainter

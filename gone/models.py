@@ -214,9 +214,11 @@ def build_maskrcnn(config, path, allow_partial=False, model_dir=None):
     return model
 
 
-def load_inpainter(checkpoint):
-    """DeepFill v1 ``InpaintModel`` from Yu's TF1 checkpoint folder / ``snap-N`` prefix or a native file."""
-    check_inpainter_checkpoint(checkpoint)
+def load_inpainter(checkpoint, checked=False):
+    """DeepFill v1 ``InpaintModel`` from Yu's TF1 checkpoint folder / ``snap-N`` prefix or a native
+    file; ``checked``: the caller already ran ``check_inpainter_checkpoint`` (it runs once)."""
+    if not checked:
+        check_inpainter_checkpoint(checkpoint)
     return build_deepfill(pathlib.Path(checkpoint))
 
 

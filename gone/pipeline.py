@@ -30,6 +30,13 @@ LARGE_CROP_POLICIES = ("process", "skip", "warn")
 STATUSES = ("inpainted", "nothing_to_remove", "skipped_large_crop")
 
 
+# A region whose known (non-hole) pixels are fewer than this fraction of it gives the inpainter
+# nothing to fill from (PatchMatch copies known patches: with none, the hole stays black). Such a
+# region is filled with the mean colour of the image's known pixels (of the whole image when the
+# hole covers all of it), and the result says so (``RemovalResult.fallback``).
+MIN_KNOWN_CONTEXT = 0.01
+
+
 class LargeCropWarning(UserWarning):
     """The hole covers more than LARGE_CROP_THRESHOLD of the image."""
 
@@ -42,6 +49,7 @@ class RemovalResult:
     large_crop_fraction: float       # hole area / image area
     status: str                      # one of STATUSES
     message: str = ""
+    fallback: str = ""               # why some hole was filled by the documented fallback, else ""
 
 
 @dataclasses.dataclass
@@ -53,6 +61,8 @@ class _Region:
     valid: tuple                     # (h, w) of the unpadded working-scale crop
     paste: np.ndarray                # bool, full-resolution crop size: pixels to paste back
     result: np.ndarray | None = None
+    fallback_colour: np.ndarray | None = None   # set when the region has too little known context
+    known: float = 1.0               # fraction of the region's pixels outside the hole
 
 
 def _check_image(image, index):
@@ -272,8 +282,13 @@ class PeopleRemover:
             oy1, ox1, oy2, ox2 = own_box
             own[oy1 - y1:oy2 - y1, ox1 - x1:ox2 - x1] = True
             own &= mask
-            regions.append(_Region(index, (y1, x1, y2, x2), np.ascontiguousarray(small), small_mask,
-                                   (vh, vw), own))
+            region = _Region(index, (y1, x1, y2, x2), np.ascontiguousarray(small), small_mask, (vh, vw), own)
+            region.known = float(1.0 - small_mask[:vh, :vw].mean())
+            if region.known < MIN_KNOWN_CONTEXT:
+                outside = image[~hole]
+                region.fallback_colour = np.round((outside if len(outside) else image.reshape(-1, 3))
+                                                  .mean(axis=0)).astype(np.uint8)
+            regions.append(region)
         return regions
 
     def _run_inpainter(self, regions):
@@ -286,6 +301,9 @@ class PeopleRemover:
         size = max(1, int(self.batch_size or 1))
         by_shape = {}
         for r in regions:
+            if r.fallback_colour is not None:   # nothing to fill from: the documented fallback
+                r.result = np.where(r.mask[..., None], r.fallback_colour, r.crop).astype(np.uint8)
+                continue
             by_shape.setdefault(r.crop.shape, []).append(r)
         for group in by_shape.values():
             for start in range(0, len(group), size):
@@ -306,7 +324,8 @@ class PeopleRemover:
         return regions
 
     def fill(self, regions):
-        """Step 4: the inpainter fills every region (same-shape regions batched)."""
+        """Step 4: the inpainter fills every region (same-shape regions batched); a region with
+        less than MIN_KNOWN_CONTEXT known pixels gets the mean-colour fallback instead."""
         if regions:
             self._run_inpainter(regions)
 
@@ -354,7 +373,7 @@ class PeopleRemover:
         frac = _masks.large_crop_fraction(hole)
         if not hole.any():
             n = 0 if det is None else len(det.get("class_ids", []))
-            what = "no hole given" if det is None else (
+            what = "the mask marks no hole (no pixel > 127)" if det is None else (
                 f"nothing to remove ({n} detection{'s' if n != 1 else ''}, none selected)")
             return RemovalResult(image.copy(), hole, det, frac, "nothing_to_remove",
                                  f"{what}; image left untouched")
@@ -397,6 +416,16 @@ class PeopleRemover:
         self.fill(regions)
         for i, out in zip(todo, self.paste([images[i] for i in todo], regions)):
             results[i].output = out
+        for r in regions:
+            if r.fallback_colour is not None:
+                res = results[todo[r.image_index]]
+                res.fallback = (f"the hole leaves {r.known:.1%} of its region known (< {MIN_KNOWN_CONTEXT:.0%}), "
+                                f"nothing to fill from: filled with the mean colour of the image's known pixels"
+                                if holes[todo[r.image_index]].mean() < 1.0 else
+                                "the hole covers the whole image, nothing to fill from: filled with the "
+                                "image's mean colour")
+                res.message = (f"{res.message}; {res.fallback}" if res.message.startswith("warning")
+                               else f"warning: {res.fallback}")
         self.last_timings = {"detect": t_detect - t0, "masks": t_holes - t_detect,
                              "inpaint": time.perf_counter() - t_holes}
         return results

@@ -13,14 +13,15 @@ from gone.outputs import MANIFEST_NAME  # noqa: E402
 
 @pytest.fixture
 def fake_models(monkeypatch, fake_leaves):
-    """The real cli.build_remover (only the Keras builds faked, conftest.fake_leaves); the list of
-    the removers it built."""
-    built, real = [], cli.build_remover
+    """The real gone.options.build_remover (only the Keras builds faked, conftest.fake_leaves); the
+    list of the removers it built."""
+    from gone import options
+    built, real = [], options.build_remover
 
-    def spy(args):
-        built.append(real(args))
+    def spy(args, setup=None):
+        built.append(real(args, setup))
         return built[-1]
-    monkeypatch.setattr(cli, "build_remover", spy)
+    monkeypatch.setattr(options, "build_remover", spy)
     return built
 
 
@@ -167,3 +168,18 @@ def test_beam_keeps_unrelated_files_and_cleans_killed_runs_temps(tmp_path, make_
     Image.fromarray(make_scene(people=())).save(tmp_path / "cli" / "a.png")
     assert cli.main(["remove", str(d), "-o", str(tmp_path / "cli"), "-q"]) == 0
     assert _files(tmp_path / "cli") == _files(out)
+
+
+def test_beam_without_weights_stops_before_any_worker(tmp_path, make_scene, monkeypatch, fake_models, capsys):
+    """No Mask R-CNN weights: the same exit code (2) and message as gone remove, no worker started,
+    nothing created."""
+    monkeypatch.setenv("GONE_WEIGHTS_DIR", str(tmp_path / "empty_cache"))
+    d = tmp_path / "in"
+    d.mkdir()
+    Image.fromarray(make_scene()).save(d / "p.png")
+    rc = gbeam.main(["--input", str(d), "--output", str(tmp_path / "out"), "-q"])
+    err = capsys.readouterr().err
+    assert rc == cli.main(["remove", str(d), "-o", str(tmp_path / "cli"), "-q"]) == cli.EXIT_USAGE
+    assert "no Mask R-CNN weights given and none cached" in err and "--masks DIR" in err
+    assert capsys.readouterr().err == err          # the same message from gone remove
+    assert fake_models == [] and not (tmp_path / "out").exists() and not (tmp_path / "cli").exists()

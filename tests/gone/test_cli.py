@@ -18,14 +18,15 @@ pytestmark = pytest.mark.jax  # fakes only: no Keras
 
 @pytest.fixture
 def fake_models(monkeypatch, fake_leaves):
-    """The real cli.build_remover (only the Keras builds faked, conftest.fake_leaves); the list of
-    the removers it built."""
-    built, real = [], cli.build_remover
+    """The real gone.options.build_remover (only the Keras builds faked, conftest.fake_leaves); the
+    list of the removers it built."""
+    from gone import options
+    built, real = [], options.build_remover
 
-    def spy(args):
-        built.append(real(args))
+    def spy(args, setup=None):
+        built.append(real(args, setup))
         return built[-1]
-    monkeypatch.setattr(cli, "build_remover", spy)
+    monkeypatch.setattr(options, "build_remover", spy)
     return built
 
 
@@ -141,10 +142,13 @@ def test_min_score_below_the_detectors_own_is_refused(fake_detector_cls, fake_in
 
 
 def test_missing_weights_is_usage_error(photo_folder, tmp_path, monkeypatch, capsys):
+    """A new user without weights: exit 2 before anything is created, the offline ways named."""
     monkeypatch.setenv("GONE_WEIGHTS_DIR", str(tmp_path / "empty_cache"))
     rc = cli.main(["remove", str(photo_folder / "person.png"), "-o", str(tmp_path / "o"), "-q"])
     err = capsys.readouterr().err
-    assert rc == 2 and "mask_rcnn_coco" in err and "Traceback" not in err
+    assert rc == 2 and "no Mask R-CNN weights given and none cached" in err and "mask_rcnn_coco" in err
+    assert "--masks DIR" in err and "gone inpaint --image" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_cli_import_is_light():
@@ -241,8 +245,20 @@ def test_colliding_output_names_are_unique_and_predictable(tmp_path, make_scene,
     (["--classes", "999"], "unknown class id 999"),
     (["--classes", "person,0"], "unknown class id 0"),
     (["--masks", "/nonexistent/masks"], "not a folder"),
-    (["--detector-size", "100"], "--detector-size must be a positive multiple of 64, got 100"),
-    (["--fast", "--detector-size", "0"], "--detector-size must be a positive multiple of 64, got 0"),
+    (["--detector-size", "100"], "argument --detector-size: must be a positive multiple of 64, got 100"),
+    (["--fast", "--detector-size", "0"], "argument --detector-size: must be a positive multiple of 64, got 0"),
+    # every number bounded when parsed, with the reason (no OverflowError, no 96 GiB allocation)
+    (["--dilation", "1e400"], "argument --dilation: invalid dilation '1e400': use pixels"),
+    (["--dilation", "1e308"], "invalid dilation '1e308': at most 4096 px (a larger radius covers any photo"),
+    (["--dilation", "5000px"], "at most 4096 px"),
+    (["--detector-size", "65536"], "argument --detector-size: 65536 is above the limit 2048: Mask R-CNN's "
+                                   "memory grows with the square of its input size"),
+    (["--working-size", "65536"], "argument --working-size: 65536 is above the limit 2048: DeepFill's "
+                                  "attention memory grows"),
+    (["--working-size", "1e9"], "argument --working-size: '1e9' is not an integer"),
+    (["--batch-size", "100000"], "argument --batch-size: must be in [1, 256], got 100000"),
+    (["--min-score", "nan"], "argument --min-score: 'nan' is not a finite number"),
+    (["--min-score", "1.5"], "argument --min-score: must be in [0, 1], got 1.5"),
 ])
 def test_bad_values_rejected_up_front(photo_folder, tmp_path, fake_models, capsys, argv, message):
     rc = cli.main(["remove", str(photo_folder / "person.png"), "-o", str(tmp_path / "o"), "-q"] + argv)
@@ -454,6 +470,33 @@ def test_gone_inpaint_yu_flags_and_folder_form(tmp_path, make_scene, capsys):
     assert rc == 2 and "refusing to write over" in capsys.readouterr().err
 
 
+def test_gone_inpaint_counts_honestly_and_never_fills_black(tmp_path, make_scene, capsys):
+    """An all-white mask (100 % hole: nothing to fill from) is filled with the image's mean colour
+    and warned about; all-black and red-only masks (no white on the channel test.py reads) leave
+    the image byte-identical and are counted as unchanged, not inpainted."""
+    img = make_scene(people=())
+    src = _save(tmp_path / "img.png", img)
+    masks = {"white": np.full((96, 128, 3), 255, np.uint8), "black": np.zeros((96, 128, 3), np.uint8),
+             "red": np.zeros((96, 128, 3), np.uint8)}
+    masks["red"][..., 0] = 255
+    for name, mask in masks.items():
+        _save(tmp_path / f"{name}.png", mask)
+        rc = cli.main(["inpaint", "--image", str(src), "--mask", str(tmp_path / f"{name}.png"),
+                       "--output", str(tmp_path / f"out_{name}.png"), "--inpainter", "patchmatch"])
+        captured = capsys.readouterr()
+        assert rc == 0, captured.err
+        out = tmp_path / f"out_{name}.png"
+        if name == "white":
+            assert "0 inpainted" not in captured.out and "1 inpainted, 0 unchanged" in captured.out
+            assert "warning: the hole covers the whole image" in captured.err
+            res = np.asarray(Image.open(out))
+            np.testing.assert_array_equal(res, np.broadcast_to(np.round(img.reshape(-1, 3).mean(0)), res.shape))
+        else:
+            assert "0 inpainted, 1 unchanged (empty hole)" in captured.out
+            assert "the mask marks no hole" in captured.err
+            assert out.read_bytes() == src.read_bytes()
+
+
 def test_animated_gif_says_first_frame(tmp_path, fake_models, make_scene, capsys):
     frames = [Image.fromarray(make_scene()), Image.fromarray(make_scene(people=()))]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
@@ -559,4 +602,4 @@ def test_deepfill_without_checkpoint_is_a_clear_usage_error(tmp_path, make_scene
                    "--inpainter", "deepfill", "-q"])
     err = capsys.readouterr().err
     assert rc == 2 and "deepfill_v1_places2" in err and "Traceback" not in err
-    assert _listing(tmp_path / "o") == []
+    assert not (tmp_path / "o").exists()      # nothing created before the setup is known good

@@ -161,3 +161,22 @@ def test_inpainter_given_as_a_kind(make_scene, monkeypatch, fake_inpainter):
     assert len(made) == 1
     assert PeopleRemover(None, fake_inpainter).inpainter is fake_inpainter   # objects as before
     assert PeopleRemover().inpainter_description == "fake auto"              # default: auto
+
+
+@pytest.mark.parametrize("known_rows", [0, 1])
+def test_a_hole_without_context_gets_the_documented_fallback(make_scene, known_rows):
+    """PatchMatch has nothing to copy from a region that is all hole (it would fill it black):
+    such a region (< MIN_KNOWN_CONTEXT known) is filled with the mean colour of the image's known
+    pixels (of the whole image when nothing is known) and the result says so."""
+    from gone.inpainters import make_inpainter
+    from gone.pipeline import MIN_KNOWN_CONTEXT
+    img = make_scene(h=128, w=128, people=())
+    hole = np.ones(img.shape[:2], bool)
+    hole[:known_rows] = False          # one known row of 128: 0.8 % < 1 %
+    assert (~hole).mean() < MIN_KNOWN_CONTEXT
+    (res,) = PeopleRemover(None, make_inpainter("patchmatch")).remove([img], hole_masks=[hole])
+    expected = np.round((img[~hole] if known_rows else img.reshape(-1, 3)).mean(0)).astype(np.uint8)
+    np.testing.assert_array_equal(res.output[hole], np.broadcast_to(expected, res.output[hole].shape))
+    _outside_identical(res, img)
+    assert res.status == "inpainted" and res.message.startswith("warning: ") and res.fallback
+    assert ("whole image" in res.fallback) == (known_rows == 0)
