@@ -510,12 +510,12 @@ def main(argv=None):
         options.validate_remove_args(args)
         options.check_setup(args)     # the weights, before any worker starts or anything is created
     except (ValueError, options.SetupError) as e:
-        cli._err(f"error: {e}")
+        cli.err(f"error: {e}")
         return cli.EXIT_USAGE
     try:
         beam = _import_beam()
     except ImportError as e:
-        cli._err(f"error: Apache Beam is not installed ({e}); pip install 'gone[beam]'")
+        cli.err(f"error: Apache Beam is not installed ({e}); pip install 'gone[beam]'")
         return cli.EXIT_USAGE
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -523,15 +523,15 @@ def main(argv=None):
     try:
         matched = FileSystems.match([pattern], limits=[1])[0].metadata_list   # one is enough to know
     except Exception as e:
-        cli._err(f"error: {args.input}: cannot match: {e}")
+        cli.err(f"error: {args.input}: cannot match: {e}")
         return cli.EXIT_USAGE
     if not matched:
-        cli._err(f"error: {args.input}: pattern matches no files")
+        cli.err(f"error: {args.input}: pattern matches no files")
         return cli.EXIT_USAGE
     dead_letter = args.dead_letter or _join(args.output, DEAD_LETTER_NAME)
     refused = _written_over_inputs([dead_letter], pattern, images_only, getattr(args, "masks", None))
     if refused:
-        cli._err(f"error: --dead-letter {refused[0][0]} is the input {refused[0][1]}; refusing to write over "
+        cli.err(f"error: --dead-letter {refused[0][0]} is the input {refused[0][1]}; refusing to write over "
                  f"it, choose another --dead-letter")
         return cli.EXIT_USAGE
     if _is_local(args.output):
@@ -539,20 +539,20 @@ def main(argv=None):
         try:
             pathlib.Path(args.output).mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            cli._err(f"error: cannot create output folder {args.output}: {e}")
+            cli.err(f"error: cannot create output folder {args.output}: {e}")
             return cli.EXIT_USAGE
         for stale in clean_stale_temps(args.output):
             _log.info("removed %s, left by an interrupted run", stale.name)
     known = set(PipelineOptions([]).get_all_options())
     unknown = [a for a in beam_argv if a.startswith("--") and a[2:].split("=", 1)[0].replace("-", "_") not in known]
     if unknown:   # a misspelt option would otherwise be dropped by Beam with a warning
-        cli._err(f"error: unknown option(s) {' '.join(unknown)} (neither a gone remove option nor a Beam "
+        cli.err(f"error: unknown option(s) {' '.join(unknown)} (neither a gone remove option nor a Beam "
                  f"pipeline option; see python -m gone.beam --help)")
         return cli.EXIT_USAGE
     try:
         pipeline_options = PipelineOptions(beam_argv)
     except Exception as e:
-        cli._err(f"error: bad Beam pipeline options {beam_argv}: {e}")
+        cli.err(f"error: bad Beam pipeline options {beam_argv}: {e}")
         return cli.EXIT_USAGE
     pipeline = beam.Pipeline(options=pipeline_options)
     build_pipeline(pipeline, args, pattern, images_only)

@@ -30,7 +30,8 @@ from gone.options import add_inpaint_options, add_remove_options, build_remover 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def _err(msg):
+def err(msg):
+    """One line on stderr, prefixed ``gone:`` (every front end's messages)."""
     print(f"gone: {msg}", file=sys.stderr, flush=True)
 
 
@@ -133,14 +134,6 @@ from gone.outputs import (DiskFullError, OutputJob, find_mask, inputs_written_ov
                           output_ext_for, outputs_needed, plan_output_stems, plan_outputs, write_job_outputs)
 
 
-def _describe_inpainter(remover):
-    inp = getattr(remover, "inpainter", None)
-    if inp is None:
-        return "none"
-    desc = getattr(remover, "inpainter_description", None) or getattr(inp, "description", None)
-    return desc or type(inp).__name__
-
-
 def _match_masks(files, folder, counts):
     """(files with a mask, {file: mask}, every mask file): ``--masks``/``--mask`` folder matching;
     an image without exactly one mask is reported and counted as failed."""
@@ -157,7 +150,7 @@ def _match_masks(files, folder, counts):
     files = [f for f in files if f.resolve() not in used]
     for f in files:
         if not isinstance(found[f], pathlib.Path):
-            _err(f"error: {found[f]}")
+            err(f"error: {found[f]}")
             counts["failed"] += 1
     files = [f for f in files if isinstance(found[f], pathlib.Path)]
     return files, {f: found[f] for f in files}, mask_files
@@ -170,23 +163,23 @@ def _prepare_outdir(plan, outdir, quiet):
     if plan.clobber:
         shown = "; ".join(f"{out} is the input {src}" for out, src in plan.clobber[:3])
         more = f" (and {len(plan.clobber) - 3} more)" if len(plan.clobber) > 3 else ""
-        _err(f"error: refusing to write over input files: {shown}{more}; choose another output folder")
+        err(f"error: refusing to write over input files: {shown}{more}; choose another output folder")
         return EXIT_USAGE
     try:
         pathlib.Path(outdir).mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        _err(f"error: cannot create output folder {outdir}: {e}")
+        err(f"error: cannot create output folder {outdir}: {e}")
         return EXIT_USAGE
     for stale in clean_stale_temps(outdir):
         if not quiet:
-            _err(f"removed {stale.name}, left by an interrupted run")
+            err(f"removed {stale.name}, left by an interrupted run")
     if plan.manifest.problem:
-        _err(f"warning: {plan.manifest.problem}")
+        err(f"warning: {plan.manifest.problem}")
     for j in plan.jobs:   # shown even with -q: the user looks for these files by name
         if j.clash:
-            _err(f"{j.source}: {j.clash}")
+            err(f"{j.source}: {j.clash}")
         elif j.stem != pathlib.Path(j.source).stem:
-            _err(f"{j.source}: output names clash; written as {pathlib.Path(j.image_out).name}")
+            err(f"{j.source}: output names clash; written as {pathlib.Path(j.image_out).name}")
     return None
 
 
@@ -257,9 +250,9 @@ class _Run:
                     self.remover = self.make_remover()
                 except Exception as e:  # setup problem: one clear message, stop the batch
                     self.bar.close()
-                    _err(f"error: {e}")
+                    err(f"error: {e}")
                     return EXIT_USAGE
-                self.note(f"inpainter: {_describe_inpainter(self.remover)}")
+                self.note(f"inpainter: {self.remover.inpainter_description}")
             pending.append(item)
             if len(pending) >= self.batch_size:
                 self._flush(pending)
@@ -274,18 +267,18 @@ def cmd_remove(args):
     try:
         options.validate_remove_args(args)
     except ValueError as e:
-        _err(f"error: {e}")
+        err(f"error: {e}")
         return EXIT_USAGE
     files, input_errors = _expand_inputs(args.inputs)
     for msg in input_errors:
-        _err(f"error: {msg}")
+        err(f"error: {msg}")
     if not files:
-        _err("error: no input images")
+        err("error: no input images")
         return EXIT_USAGE
     try:   # the weights, before anything is created
         setup = options.check_setup(args)
     except options.SetupError as e:
-        _err(f"error: {e}")
+        err(f"error: {e}")
         return EXIT_USAGE
     outdir = pathlib.Path(args.outdir)
     counts = {"failed": len(input_errors)}
@@ -305,7 +298,7 @@ def cmd_remove(args):
         setup = run.run()
     except DiskFullError as e:
         run.bar.close()
-        _err(f"error: {e.strerror}; stopped (no partial files left)")
+        err(f"error: {e.strerror}; stopped (no partial files left)")
         return EXIT_FAILED
     if setup is not None:
         return setup
@@ -314,7 +307,7 @@ def cmd_remove(args):
     elapsed = time.perf_counter() - start
     done = c["inpainted"] + c["nothing_to_remove"] + c["skipped_large_crop"]
     rate = f", {done / elapsed:.2f} images/s" if done and elapsed > 0 else ""
-    used = f"; inpainter: {_describe_inpainter(run.remover)}" if run.remover is not None else ""
+    used = f"; inpainter: {run.remover.inpainter_description}" if run.remover is not None else ""
     print(f"gone: {c['inpainted']} inpainted, {c['nothing_to_remove']} nothing to remove, "
           f"{c['skipped_large_crop']} skipped (large crop), {c['exists']} existing, "
           f"{c['failed']} failed in {elapsed:.1f} s{rate}; outputs in {outdir}{used}", flush=True)
@@ -328,16 +321,16 @@ def cmd_inpaint(args):
     image, mask, output = pathlib.Path(args.image), pathlib.Path(args.mask), pathlib.Path(args.output)
     for given in (image, mask):
         if not given.exists():
-            _err(f"error: {given}: no such file or folder")
+            err(f"error: {given}: no such file or folder")
             return EXIT_USAGE
     counts = {"failed": 0}
     if image.is_dir():
         if not mask.is_dir():
-            _err(f"error: --image {image} is a folder, so --mask must be a folder too")
+            err(f"error: --image {image} is a folder, so --mask must be a folder too")
             return EXIT_USAGE
         files = sorted(p for p in image.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
         if not files:
-            _err(f"error: {image}: folder has no image files")
+            err(f"error: {image}: folder has no image files")
             return EXIT_USAGE
         files, mask_for, mask_files = _match_masks(files, mask, counts)
         plan = plan_outputs(files, output, extra_inputs=mask_files)
@@ -346,14 +339,14 @@ def cmd_inpaint(args):
         outdir = output
     else:
         if mask.is_dir():
-            _err(f"error: --image {image} is a file, so --mask must be a file too")
+            err(f"error: --image {image} is a file, so --mask must be a file too")
             return EXIT_USAGE
         if output.is_dir():
-            _err(f"error: --output {output} is a folder; give an output file name for one image")
+            err(f"error: --output {output} is a folder; give an output file name for one image")
             return EXIT_USAGE
         ext, fmt = output_ext_for(output)
         if output.suffix.lower() != ext:
-            _err(f"error: --output {output}: cannot write that format; use e.g. {output.with_suffix('.png')}")
+            err(f"error: --output {output}: cannot write that format; use e.g. {output.with_suffix('.png')}")
             return EXIT_USAGE
         # the user named this output file: it is the one planned (no manifest renaming)
         from gone.outputs import Manifest, OutputPlan, refuse_inputs, LocalFolder
@@ -364,7 +357,7 @@ def cmd_inpaint(args):
     try:   # the checkpoint, before anything is created
         setup = options.check_setup(args, checkpoint=args.checkpoint_dir)
     except options.SetupError as e:
-        _err(f"error: {e}")
+        err(f"error: {e}")
         return EXIT_USAGE
     refused = _prepare_outdir(plan, outdir, args.quiet)
     if refused is not None:
@@ -372,22 +365,22 @@ def cmd_inpaint(args):
     try:
         inpainter = options.build_inpainter(setup=setup)
     except Exception as e:
-        _err(f"error: {e}")
+        err(f"error: {e}")
         return EXIT_USAGE
     remover = PeopleRemover(None, inpainter, working_size=args.working_size)
     if not args.quiet:
-        _err(f"inpainter: {_describe_inpainter(remover)}")
+        err(f"inpainter: {remover.inpainter_description}")
     run = _Run(plan, lambda: remover, 1, False, args.overwrite, args.quiet, what="inpaint")
     try:
         run.run()
     except DiskFullError as e:
         run.bar.close()
-        _err(f"error: {e.strerror}; stopped (no partial files left)")
+        err(f"error: {e.strerror}; stopped (no partial files left)")
         return EXIT_FAILED
     c = run.counts
     c["failed"] += counts["failed"]
     print(f"gone: {c['inpainted']} inpainted, {c['nothing_to_remove']} unchanged (empty hole), "
-          f"{c['exists']} existing, {c['failed']} failed; inpainter: {_describe_inpainter(remover)}", flush=True)
+          f"{c['exists']} existing, {c['failed']} failed; inpainter: {remover.inpainter_description}", flush=True)
     return EXIT_FAILED if c["failed"] else EXIT_OK
 
 
@@ -400,7 +393,7 @@ def cmd_weights(args):
     status = EXIT_OK
     for name in names:
         if name not in W.REGISTRY:
-            _err(f"error: unknown weights {name!r}; known: {', '.join(W.REGISTRY)}")
+            err(f"error: unknown weights {name!r}; known: {', '.join(W.REGISTRY)}")
             return EXIT_USAGE
         if W.find_weight_file(name):
             print(f"{name}: already at {W.find_weight_file(name)}")
@@ -413,7 +406,7 @@ def cmd_weights(args):
             path = W.download(name, timeout=args.timeout)
             print(f"{name}: downloaded to {path} (sha256 {W.sha256_of(path)})")
         except W.WeightsError as e:
-            _err(f"error: {e}")
+            err(f"error: {e}")
             status = EXIT_FAILED
     return status
 
@@ -439,7 +432,7 @@ def main(argv=None):
                 return label_app.main(args)
             return cmd_weights(args)
         except KeyboardInterrupt:
-            _err("interrupted (SIGTERM)" if received else "interrupted")
+            err("interrupted (SIGTERM)" if received else "interrupted")
             return 128 + signal.SIGTERM if received else 130
 
 

@@ -126,14 +126,6 @@ def _merge_boxes(boxes):
     return [tuple(b) for b in sorted(boxes)]
 
 
-def make_inpainter_for(kind="auto", checkpoint=None, **opts):
-    """An inpainter object for ``kind`` (``gone.inpainters.make_inpainter``: "auto" = DeepFill v1
-    when a checkpoint is given or cached, else PatchMatch; random DeepFill weights only for
-    "deepfill-random"). Raises ValueError with one line when it cannot be built."""
-    from gone.inpainters import make_inpainter
-    return make_inpainter(kind, checkpoint=checkpoint, **opts)
-
-
 def describe_inpainter(inpainter):
     """One line saying which inpainter fills the holes."""
     if inpainter is None:
@@ -206,7 +198,8 @@ class PeopleRemover:
     @property
     def inpainter(self):
         if self._inpainter is None and self._inpainter_kind is not None:
-            self._inpainter = make_inpainter_for(self._inpainter_kind, self.inpaint_checkpoint)
+            from gone.inpainters import make_inpainter
+            self._inpainter = make_inpainter(self._inpainter_kind, checkpoint=self.inpaint_checkpoint)
         return self._inpainter
 
     @inpainter.setter

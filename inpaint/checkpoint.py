@@ -19,7 +19,7 @@ import struct
 
 import numpy as np
 
-from inpaint.files import write_atomic
+from gonefiles.atomic import write_atomic
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 NATIVE_FORMAT = "gone-inpaint-v1"

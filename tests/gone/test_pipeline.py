@@ -141,14 +141,14 @@ def test_grow_stays_inside_image():
 
 
 def test_inpainter_given_as_a_kind(make_scene, monkeypatch, fake_inpainter):
-    from gone import pipeline
+    from gone import inpainters
     made = []
 
     def make(kind, checkpoint=None):
         made.append((kind, checkpoint))
         fake_inpainter.description = f"fake {kind}"
         return fake_inpainter
-    monkeypatch.setattr(pipeline, "make_inpainter_for", make)
+    monkeypatch.setattr(inpainters, "make_inpainter", make)
     img = make_scene(people=())
     hole = np.zeros(img.shape[:2], bool)
     hole[30:50, 40:70] = True
