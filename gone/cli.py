@@ -314,6 +314,16 @@ def cmd_remove(args):
     return EXIT_FAILED if c["failed"] else EXIT_OK
 
 
+def _fits(path, working_size):
+    """True when the image's longer side is at most ``working_size`` (header only)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return max(im.size) <= working_size
+    except Exception:
+        return False   # unreadable: the region path reports it
+
+
 def cmd_inpaint(args):
     """``gone inpaint``: fill the user's own masks (one image or a folder; masks by file stem)."""
     from gone.io import IMAGE_EXTENSIONS
@@ -368,6 +378,9 @@ def cmd_inpaint(args):
         err(f"error: {e}")
         return EXIT_USAGE
     remover = PeopleRemover(None, inpainter, working_size=args.working_size)
+    if not image.is_dir() and callable(getattr(inpainter, "fill_like_test_py", None)) and _fits(image, args.working_size):
+        from gone.pipeline import WholeImageRemover   # Yu's test.py form: test.py's output
+        remover = WholeImageRemover(inpainter)
     if not args.quiet:
         err(f"inpainter: {remover.inpainter_description}")
     run = _Run(plan, lambda: remover, 1, False, args.overwrite, args.quiet, what="inpaint")

@@ -164,6 +164,17 @@ class DeepFillInpainter:
         images, holes = _check_batch(images, holes)
         return self.model.fill(images, holes)
 
+    def fill_like_test_py(self, image, hole):
+        """Yu et al.'s test.py on one RGB uint8 image and bool hole: the whole image cropped at the
+        bottom/right to a multiple of 8 (test.py's ``image[:h // 8 * 8, :w // 8 * 8]``), one pass
+        of the network, test.py's composite and uint8 truncation (``InpaintModel.predict_raw``).
+        Returns the cropped RGB output, as test.py writes it."""
+        h, w = (int(v) // 8 * 8 for v in np.shape(hole)[:2])
+        if h < 8 or w < 8:
+            raise InpainterError(f"test.py needs an image of at least 8x8, got {np.shape(hole)[0]}x{np.shape(hole)[1]}")
+        bgr = np.ascontiguousarray(np.asarray(image)[:h, :w, ::-1])
+        return self.model.predict_raw(bgr, np.asarray(hole, bool)[:h, :w])["output_bgr"][..., ::-1].copy()
+
     def __repr__(self):
         return f"<{type(self).__name__} kind={self.kind!r}: {self.description}>"
 

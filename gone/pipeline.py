@@ -423,3 +423,35 @@ class PeopleRemover:
                              "inpaint": time.perf_counter() - t_holes}
         return results
 
+
+
+class WholeImageRemover:
+    """``gone inpaint``'s test.py form (one --image, one --mask, a DeepFill inpainter, an image no
+    larger than the working size): Yu et al.'s test.py procedure instead of regions. The whole
+    image, cropped at the bottom/right to a multiple of 8 as test.py crops it, goes through the
+    network once (``DeepFillInpainter.fill_like_test_py``), and the output is test.py's: that
+    cropped size, test.py's composite and truncation. ``remove`` returns RemovalResults as
+    PeopleRemover's (oracle holes only)."""
+
+    def __init__(self, inpainter):
+        self.inpainter = inpainter
+
+    @property
+    def inpainter_description(self):
+        return f"{describe_inpainter(self.inpainter)}, whole image as Yu et al.'s test.py"
+
+    def remove(self, images, hole_masks):
+        results = []
+        for image, hole in zip(images, hole_masks):
+            hole = np.asarray(hole, bool)
+            frac = _masks.large_crop_fraction(hole)
+            if not hole.any():
+                results.append(RemovalResult(np.array(image, copy=True), hole, None, frac, "nothing_to_remove",
+                                             "the mask marks no hole (no pixel > 127); image left untouched"))
+                continue
+            out = self.inpainter.fill_like_test_py(image, hole)
+            message = f"inpainted {frac:.1%} of the image as test.py"
+            if out.shape != np.shape(image):
+                message += f" (cropped to {out.shape[0]}x{out.shape[1]}, a multiple of 8, as test.py does)"
+            results.append(RemovalResult(out, hole[:out.shape[0], :out.shape[1]], None, frac, "inpainted", message))
+        return results

@@ -497,6 +497,34 @@ def test_gone_inpaint_counts_honestly_and_never_fills_black(tmp_path, make_scene
             assert out.read_bytes() == src.read_bytes()
 
 
+@pytest.mark.parametrize("case, extra", [(0, (0, 0)), (1, (5, 3))])
+def test_gone_inpaint_with_test_py_flags_gives_test_py_output(tmp_path, deepfill_reference_dir,
+                                                             deepfill_release_ckpt, capsys, case, extra):
+    """`gone inpaint --image --mask --output --checkpoint_dir` (Yu's test.py flags) on the held-out
+    reference cases gives test.py's PNG: the whole image, cropped at the bottom/right to a multiple
+    of 8 (case 1 gets 5 rows and 3 columns more, which test.py crops away), within 1/255 in the
+    hole (float rounding of the network) and test.py's own bytes outside it."""
+    with np.load(deepfill_reference_dir / "infer_cases.npz") as data:
+        image = data[f"case{case}_image_bgr"][..., ::-1]
+        mask = data[f"case{case}_mask"]
+        ref = data[f"case{case}_output_bgr"][..., ::-1]
+    h, w = image.shape[:2]
+    if extra != (0, 0):
+        image = np.pad(image, ((0, extra[0]), (0, extra[1]), (0, 0)), mode="reflect")
+        mask = np.pad(mask, ((0, extra[0]), (0, extra[1]), (0, 0)))
+    _save(tmp_path / "image.png", np.ascontiguousarray(image))
+    _save(tmp_path / "mask.png", np.ascontiguousarray(mask))
+    rc = cli.main(["inpaint", "--image", str(tmp_path / "image.png"), "--mask", str(tmp_path / "mask.png"),
+                   "--output", str(tmp_path / "out.png"), "--checkpoint_dir", str(deepfill_release_ckpt)])
+    captured = capsys.readouterr()
+    assert rc == 0 and "1 inpainted" in captured.out and "as Yu et al.'s test.py" in captured.out
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    assert out.shape == (h, w, 3)
+    hole = mask[:h, :w, 0] > 127
+    np.testing.assert_array_equal(out[~hole], ref[~hole])
+    assert np.abs(out[hole].astype(int) - ref[hole]).max() <= 1
+
+
 def test_animated_gif_says_first_frame(tmp_path, fake_models, make_scene, capsys):
     frames = [Image.fromarray(make_scene()), Image.fromarray(make_scene(people=()))]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
