@@ -162,17 +162,10 @@ def plan_inputs(paths, output, masks=None, save_masks=False):
     files = [pathlib.Path(p) if _is_local(p) else p for p in paths]
     exts = {f: outputs.output_ext_for(f) if _is_local(str(f)) else outputs.output_ext_for(
         pathlib.PurePosixPath(_basename(f))) for f in files}
-    index = outputs.mask_index(masks) if masks else None
-    mask_files = [m for ms in index.values() for m in ms] if index is not None else []
-    mask_for, failed = {}, []
-    for f in files:
-        if index is not None:
-            try:
-                mask_for[f] = outputs.find_mask(pathlib.PurePosixPath(str(f)), index, masks)
-            except ValueError as e:
-                failed.append((f, str(e).replace(f"{f}: ", "", 1)))
-    bad = {f for f, _ in failed}
-    todo = [f for f in files if f not in bad]
+    todo, mask_for, mask_files, failed = files, {}, [], []
+    if masks:
+        todo, mask_for, mask_files, problems = outputs.match_masks(files, masks)
+        failed = [(f, problem.replace(f"{f}: ", "", 1)) for f, problem in problems]
     plan = outputs.plan_outputs(todo, output, save_masks=save_masks, folder=output_folder(output),
                                 extra_inputs=mask_files, exts=exts)
     refused = {outputs.identity(src): out for out, src in plan.clobber}

@@ -135,25 +135,13 @@ from gone.outputs import (DiskFullError, OutputJob, find_mask, inputs_written_ov
 
 
 def _match_masks(files, folder, counts):
-    """(files with a mask, {file: mask}, every mask file): ``--masks``/``--mask`` folder matching;
-    an image without exactly one mask is reported and counted as failed."""
-    index = mask_index(folder)
-    mask_files = [p for ps in index.values() for p in ps]
-    found = {}
-    for f in files:
-        try:
-            found[f] = find_mask(f, index, folder)
-        except ValueError as e:
-            found[f] = e
-    # with the masks beside the images (the mask folder = an input folder), masks are not inputs
-    used = {m.resolve() for m in found.values() if isinstance(m, pathlib.Path)}
-    files = [f for f in files if f.resolve() not in used]
-    for f in files:
-        if not isinstance(found[f], pathlib.Path):
-            err(f"error: {found[f]}")
-            counts["failed"] += 1
-    files = [f for f in files if isinstance(found[f], pathlib.Path)]
-    return files, {f: found[f] for f in files}, mask_files
+    """gone.outputs.match_masks, each image without exactly one mask reported and counted as failed."""
+    from gone.outputs import match_masks
+    files, mask_for, mask_files, problems = match_masks(files, folder)
+    for _, problem in problems:
+        err(f"error: {problem}")
+    counts["failed"] += len(problems)
+    return files, mask_for, mask_files
 
 
 def _prepare_outdir(plan, outdir, quiet):

@@ -328,6 +328,25 @@ def find_mask(image_path, index, folder):
     return found[0]
 
 
+def match_masks(files, folder):
+    """``--masks DIR`` / ``gone inpaint --mask DIR``: (files that have exactly one mask, {file:
+    mask}, every mask file of the folder, [(file, one-line problem)] for the others). A mask kept
+    beside its image (the mask folder is an input folder) is not an input of its own."""
+    index = mask_index(folder)
+    mask_files = [p for ps in index.values() for p in ps]
+    found = {}
+    for f in files:
+        try:
+            found[f] = find_mask(pathlib.PurePath(str(f)), index, folder)
+        except ValueError as e:
+            found[f] = e
+    used = {identity(m) for m in found.values() if not isinstance(m, Exception)}
+    files = [f for f in files if identity(f) not in used]
+    problems = [(f, str(found[f])) for f in files if isinstance(found[f], Exception)]
+    files = [f for f in files if not isinstance(found[f], Exception)]
+    return files, {f: found[f] for f in files}, mask_files, problems
+
+
 # -- one image -> its output files ---------------------------------------------------------------------
 def outputs_needed(job, save_masks, overwrite, exists=None):
     """Which of ("image", "mask") must be written: missing ones (all with ``overwrite``; an

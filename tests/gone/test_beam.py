@@ -183,3 +183,25 @@ def test_beam_without_weights_stops_before_any_worker(tmp_path, make_scene, monk
     assert "no Mask R-CNN weights given and none cached" in err and "--masks DIR" in err
     assert capsys.readouterr().err == err          # the same message from gone remove
     assert fake_models == [] and not (tmp_path / "out").exists() and not (tmp_path / "cli").exists()
+
+
+def test_beam_user_masks_as_gone_remove(tmp_path, make_scene, fake_models, capsys):
+    """--masks DIR: the same mask matching (gone.outputs.match_masks) and bytes as gone remove; an
+    image without a mask is a dead letter."""
+    d, m = tmp_path / "in", tmp_path / "masks"
+    d.mkdir()
+    m.mkdir()
+    for n in ("a", "b"):
+        Image.fromarray(make_scene(people=())).save(d / f"{n}.png")
+    hole = np.zeros((96, 128), np.uint8)
+    hole[20:50, 30:60] = 255
+    Image.fromarray(hole).save(m / "a.png")
+    argv = ["--masks", str(m), "--inpainter", "telea", "-q"]
+    assert cli.main(["remove", str(d), "-o", str(tmp_path / "cli")] + argv) == 1
+    assert "b.png: no mask" in capsys.readouterr().err
+    assert gbeam.main(["--input", str(d), "--output", str(tmp_path / "beam")] + argv) == 1
+    assert "1 done (1 inpainted" in capsys.readouterr().out
+    assert _files(tmp_path / "beam") == _files(tmp_path / "cli") and sorted(_files(tmp_path / "cli")) == ["a.png"]
+    (line,) = (tmp_path / "beam" / gbeam.DEAD_LETTER_NAME).read_text().splitlines()
+    assert line.startswith(f"{d / 'b.png'}\tno mask b.*")
+    assert fake_models[-1].detector is None          # no Mask R-CNN with --masks
