@@ -26,6 +26,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from gone import options  # noqa: E402 (no Keras)
 from gone.options import add_inpaint_options, add_remove_options, build_remover  # noqa: E402,F401
+# output planning, names, the never-an-input check, mask matching, the writer, the batch runner
+from gone.outputs import DiskFullError, OutputJob, output_ext_for, outputs_needed, plan_outputs  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -126,12 +128,6 @@ def _expand_inputs(inputs):
             seen.add(key)
             unique.append(f)
     return unique, errors
-
-
-# Output planning, names, the never-an-input check, mask matching, the writer and the batch
-# runner: gone/outputs.py (shared with gone.beam).
-from gone.outputs import (DiskFullError, OutputJob, find_mask, inputs_written_over, mask_index,  # noqa: E402,F401
-                          output_ext_for, outputs_needed, plan_output_stems, plan_outputs, write_job_outputs)
 
 
 def _match_masks(files, folder, counts):

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from gone import cli, models
-from gone.outputs import MANIFEST_NAME
+from gone.outputs import MANIFEST_NAME, plan_output_stems
 from gone.pipeline import PeopleRemover
 
 
@@ -234,7 +234,7 @@ def test_colliding_output_names_are_unique_and_predictable(tmp_path, make_scene,
     other = tmp_path / "other"
     other.mkdir()
     _save(other / "d.png", img)
-    stems = cli.plan_output_stems([src / "d.png", other / "d.png", src / "a.jpg"])
+    stems = plan_output_stems([src / "d.png", other / "d.png", src / "a.jpg"])
     assert list(stems.values()) == ["d_png", "d_png_2", "a"]
 
 
