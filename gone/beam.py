@@ -288,16 +288,25 @@ def _make_remove_fn():
     class RemoveFn(beam.DoFn):
         """[Item] -> output files written (gone.outputs.run_batch); emits the input path, or a failure."""
 
-        def __init__(self, args):
+        def __init__(self, args, setup=None):
             self.args = args
+            self._setup = setup     # main's check_setup (not DoFn.setup; None: check in the worker)
             self._shared = shared.Shared()
             self._models = None
 
         def _acquire(self):
             if self._models is None:
                 self._models = self._shared.acquire(
-                    lambda: _Models(options.build_remover(localise_weights(self.args))))
+                    lambda: _Models(self._build()))
             return self._models
+
+        def _build(self):
+            """The remover; weights given as gs://... URIs are copied here and checked here, local
+            ones were checked once by main (before any worker started)."""
+            local = localise_weights(self.args)
+            same = all(getattr(local, n, None) == getattr(self.args, n, None)
+                       for n in ("mrcnn_weights", "inpaint_checkpoint"))
+            return options.build_remover(local, self._setup if same else None)
 
         def process(self, items):
             from gone.outputs import run_batch
@@ -382,7 +391,7 @@ def _import_beam():
 
 
 # -- the pipeline ----------------------------------------------------------------------------------
-def build_pipeline(pipeline, args, pattern, images_only):
+def build_pipeline(pipeline, args, pattern, images_only, setup=None):
     """Add the removal steps to ``pipeline``; returns the PCollection of failures (input, reason)."""
     import apache_beam as beam
     from apache_beam.io import fileio
@@ -404,7 +413,7 @@ def build_pipeline(pipeline, args, pattern, images_only):
               | "Load" >> beam.ParDo(_make_load_fn()(args.save_masks, args.overwrite)).with_outputs(FAILED, main="jobs"))
     removed = (loaded.jobs
                | "Batch" >> beam.BatchElements(min_batch_size=args.batch_size, max_batch_size=args.batch_size)
-               | "Remove" >> beam.ParDo(_make_remove_fn()(args)).with_outputs(FAILED, main="done"))
+               | "Remove" >> beam.ParDo(_make_remove_fn()(args, setup)).with_outputs(FAILED, main="done"))
     failures = ((planned[FAILED], loaded[FAILED], removed[FAILED]) | "Failures" >> beam.Flatten())
     dead_letter = args.dead_letter or _join(output, DEAD_LETTER_NAME)
     (failures
@@ -501,7 +510,7 @@ def main(argv=None):
         _log.propagate = False
     try:
         options.validate_remove_args(args)
-        options.check_setup(args)     # the weights, before any worker starts or anything is created
+        setup = options.check_setup(args)   # the weights, before any worker starts or anything is created
     except (ValueError, options.SetupError) as e:
         cli.err(f"error: {e}")
         return cli.EXIT_USAGE
@@ -548,7 +557,7 @@ def main(argv=None):
         cli.err(f"error: bad Beam pipeline options {beam_argv}: {e}")
         return cli.EXIT_USAGE
     pipeline = beam.Pipeline(options=pipeline_options)
-    build_pipeline(pipeline, args, pattern, images_only)
+    build_pipeline(pipeline, args, pattern, images_only, setup)
     started = time.time()
     result = pipeline.run()
     result.wait_until_finish()

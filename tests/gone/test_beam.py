@@ -205,3 +205,18 @@ def test_beam_user_masks_as_gone_remove(tmp_path, make_scene, fake_models, capsy
     (line,) = (tmp_path / "beam" / gbeam.DEAD_LETTER_NAME).read_text().splitlines()
     assert line.startswith(f"{d / 'b.png'}\tno mask b.*")
     assert fake_models[-1].detector is None          # no Mask R-CNN with --masks
+
+
+def test_weights_are_checked_once(tmp_path, make_scene, monkeypatch, fake_models, capsys):
+    """gone remove and gone.beam check the Mask R-CNN file once (gone.options.check_setup), not again
+    when the detector is built."""
+    from gone import models
+    calls, real = [], models.check_detector_weights
+    monkeypatch.setattr(models, "check_detector_weights", lambda *a, **k: calls.append(a) or real(*a, **k))
+    d = tmp_path / "in"
+    d.mkdir()
+    Image.fromarray(make_scene()).save(d / "p.png")
+    assert cli.main(["remove", str(d), "-o", str(tmp_path / "cli"), "-q"]) == 0
+    assert len(calls) == 1 and len(fake_models) == 1
+    assert gbeam.main(["--input", str(d), "--output", str(tmp_path / "beam"), "-q"]) == 0
+    assert len(calls) == 2 and len(fake_models) == 2
