@@ -233,14 +233,23 @@ def plan_outputs(files, outdir, save_masks=False, folder=None, extra_inputs=(), 
         return (name.lower() not in owned and folder.exists(name)
                 and identity(folder.join(name)) not in input_ids)
 
+    def recorded(f):
+        """The manifest's stem for ``f`` when it still fits (same output extension), else None."""
+        entry = mine[identity(f)]
+        ext = formats[f][0]
+        if entry and entry.get("image", "").lower() == f"{entry.get('stem')}{ext}".lower():
+            return entry["stem"]
+        return None
+
+    for f in files:                                   # recorded names first: a new input never takes them
+        if recorded(f) is not None:
+            taken.update(_names(recorded(f), formats[f][0]))
     jobs = []
     for f in files:
         ext, fmt = formats[f]
-        entry = mine[identity(f)]
         clash = None
-        if entry and entry.get("image", "").lower() == f"{entry.get('stem')}{ext}".lower():
-            stem = entry["stem"]
-        else:
+        stem = recorded(f)
+        if stem is None:
             stem = base = rule[pathlib.PurePath(f)]
             k = 1
             while True:

@@ -606,6 +606,24 @@ def test_planned_names_stay_stable_across_reruns(tmp_path, make_scene, fake_mode
     assert _listing(tmp_path / "fresh") == ["a_jpg.jpg", "a_png.png"]
 
 
+def test_recorded_names_are_never_given_to_a_new_input(tmp_path, make_scene, fake_models, capsys):
+    """x/a.png and y/a.png became a_png.png and a_png_2.png; a rerun of w/a.png (new, listed
+    first) and y/a.png keeps y's name and gives w a free one, x's output untouched."""
+    for sub in "xyw":
+        (tmp_path / sub).mkdir()
+        _save(tmp_path / sub / "a.png", make_scene(people=((10 + "xyw".index(sub), 10, 40, 30),)))
+    out = tmp_path / "out"
+    assert cli.main(["remove", str(tmp_path / "x" / "a.png"), str(tmp_path / "y" / "a.png"), "-o", str(out), "-q"]) == 0
+    assert _listing(out) == ["a_png.png", "a_png_2.png"]
+    stamps = {n: (out / n).stat().st_mtime_ns for n in _listing(out)}
+    assert cli.main(["remove", str(tmp_path / "w" / "a.png"), str(tmp_path / "y" / "a.png"), "-o", str(out), "-q"]) == 0
+    assert "1 inpainted" in capsys.readouterr().out and _listing(out) == ["a_png.png", "a_png_2.png", "a_png_3.png"]
+    assert {n: (out / n).stat().st_mtime_ns for n in stamps} == stamps
+    planned = json.loads((out / MANIFEST_NAME).read_text())["planned"]
+    assert {pathlib.Path(k).parent.name: v["stem"] for k, v in planned.items()} == {
+        "x": "a_png", "y": "a_png_2", "w": "a_png_3"}
+
+
 def test_an_unreadable_manifest_owns_nothing(tmp_path, make_scene, fake_models, capsys):
     d, out = tmp_path / "in", tmp_path / "out"
     d.mkdir()
