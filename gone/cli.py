@@ -180,6 +180,7 @@ class _Run:
                        "exists": 0, "failed": 0}
         self.bar = tqdm(total=len(plan.jobs), desc=what, unit="img", disable=quiet or None, file=sys.stderr)
         self.committed = False
+        self.saved_at = 0.0
 
     def note(self, msg):
         if not self.quiet:
@@ -206,7 +207,10 @@ class _Run:
                 if status != "inpainted" or o.result.message.startswith("warning"):
                     self.note(f"{source}: {o.result.message}")
             self.bar.update(1)
-        self.plan.commit(written)
+        self.plan.manifest.record(written=written)
+        if time.monotonic() - self.saved_at > 5.0:   # what was written: at most every 5 s, and at the end
+            self.plan.manifest.save()
+            self.saved_at = time.monotonic()
 
     def run(self):
         """Returns None, or EXIT_USAGE when the models cannot be built."""
@@ -244,6 +248,8 @@ class _Run:
         if pending:
             self._flush(pending)
         self.bar.close()
+        if self.committed:
+            self.plan.manifest.save()
         return None
 
 
