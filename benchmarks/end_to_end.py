@@ -204,7 +204,7 @@ def speed(args):
             print(f"[{mode}] cannot build: {type(e).__name__}: {str(e)[:300]}", flush=True)
             continue
         print(f"[{mode}] {MODES[mode]}; build+load {time.perf_counter() - t0:.1f} s", flush=True)
-        remover = PeopleRemover(detector, inpainter, min_score=args.min_score, classes=None,
+        remover = PeopleRemover(detector, inpainter, min_score=args.min_score or None, classes=None,
                                 working_size=MODE_SETTINGS[mode][2] or args.working_size)
         heads = [None] if mode != "full" or not args.mask_head_both else ["all", "kept"]
         for head in heads:

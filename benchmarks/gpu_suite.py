@@ -272,7 +272,7 @@ def section_e2e(s):
     size = 1024 if s["backbone"] != "small" else 128
     config = _mrcnn_config(size, s["backbone"], bs, DETECTION_MIN_CONFIDENCE=0.7, **s.get("config", {}))
     detector = _DevicePasteDetector(MaskRCNN("inference", config, model_dir=None))
-    remover = PeopleRemover(detector, InpaintModel(batch_size=bs), min_score=0.0, classes=None, batch_size=bs)
+    remover = PeopleRemover(detector, InpaintModel(batch_size=bs), classes=None, batch_size=bs)
     photos, people = zip(*[synthetic_photo(s["height"], s["width"], seed=i) for i in range(bs)])
 
     def one():

@@ -41,7 +41,9 @@ if str(REPO_ROOT) not in sys.path:  # `python experiments/x.py` without `pip ins
 
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
+from gone.inpainters import INPAINTER_KINDS  # noqa: E402
 from gone.io import write_bytes_atomic, write_text_atomic  # noqa: E402
+from gone.models import DEFAULT_MIN_SCORE  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -50,8 +52,7 @@ flags.DEFINE_string("split", None, "split name(s), comma separated, or manifest 
 flags.DEFINE_string("mrcnn_weights", None, "Mask R-CNN weights (.h5); default: cached weights")
 flags.DEFINE_string("inpaint_checkpoint", None,
                     "DeepFill v1 checkpoint; default: cached (gone weights)")
-flags.DEFINE_enum("inpainter", "auto", ["auto", "deepfill", "deepfill-random", "patchmatch",
-                                        "telea", "ns"],
+flags.DEFINE_enum("inpainter", "auto", list(INPAINTER_KINDS),
                   "what fills the holes (gone.inpainters.make_inpainter); auto = DeepFill v1 when "
                   "a checkpoint is given or cached, else PatchMatch")
 flags.DEFINE_string("output_dir", None, "output folder (default: outputs/<script name>)")
@@ -71,7 +72,7 @@ flags.DEFINE_integer("synth_height", 256, "synthetic scene height")
 flags.DEFINE_integer("synth_width", 320, "synthetic scene width")
 flags.DEFINE_string("dilation", None, "dilation of the 'dilated' strategy (pixels or fraction; "
                     "default gone.masks.DEFAULT_DILATION)")
-flags.DEFINE_float("min_score", 0.7, "minimum Mask R-CNN score of a person (model masks)")
+flags.DEFINE_float("min_score", DEFAULT_MIN_SCORE, "minimum Mask R-CNN score of a person (model masks)")
 flags.DEFINE_integer("figure_rows", 4, "images shown in the figure")
 flags.DEFINE_bool("oracle_relics", False,
                   "oracle masks on the synthetic set also cover each person's shadow and held "
@@ -413,6 +414,8 @@ def process(data: DataSource, strategies, models: Models, output_dir) -> list:
             hole = hole_mask(det, sample.image.shape, strategy=strategy,
                              dilation=remover.dilation, min_score=min_score, image=sample.image)
             result = remover.remove([sample.image], hole_masks=[hole])[0]
+            if result.fallback:   # nothing known to fill from (gone.pipeline.MIN_KNOWN_CONTEXT)
+                tqdm.write(f"warning: {sample.name} {strategy}: {result.fallback}")
             hole_path = write_mask_atomic(folder / f"{strategy}_hole.png", hole)
             result_path = write_image_atomic(folder / f"{strategy}_result.png", result.output)
             row = {"image": sample.name, "columns": sample.columns, "strategy": strategy,

@@ -8,20 +8,26 @@ The default runner is the DirectRunner, so it works on one machine with no clust
 PATTERN is a Beam filesystem glob (local, ``gs://``, ``s3://`` with the matching Beam extra) or a
 local folder (its image files, as ``gone remove FOLDER``). The pipeline:
 
-1. match the files; two inputs that map to the same output name: the first (sorted) wins, the
-   others go to the dead-letter file (``gone remove`` refuses them the same way);
+1. match the files and plan every output name in one worker with ``gone remove``'s planner
+   (gone/outputs.py): two inputs that map to the same output name get unique names like the CLI's
+   (a.jpg + a.png -> a_jpg.jpg, a_png.png), an existing file the program did not write is kept
+   (the input gets the next free name), a rerun keeps the names recorded in the output folder's
+   ``.gone-manifest.json``, and an output that would replace an input sends that input to the
+   dead-letter file;
 2. read and decode each file; an undecodable one goes to the dead-letter file; one whose output
    already exists is skipped (unless ``--overwrite``), so a rerun only does what is left;
-3. batch the images (``--batch-size``) and run detector + inpainter on each batch. The models are
-   built once per worker process, on the first batch (a rerun with nothing left to do loads
-   nothing), held by ``apache_beam.utils.shared.Shared`` and shared by the threads of the process
-   (calls into them are serialised by a lock: one model call already uses every core). A batch
-   that fails is retried image by image so that only the bad image fails;
+3. batch the images (``--batch-size``) and run them through ``gone.outputs.run_batch``, the batch
+   runner of ``gone remove`` (remove -> retry one image at a time -> write). The models are built
+   once per worker process, on the first batch (a rerun with nothing left to do loads nothing),
+   held by ``apache_beam.utils.shared.Shared`` and shared by the threads of the process (calls
+   into them are serialised by a lock: one model call already uses every core);
 4. write the outputs with the function ``gone remove`` uses (same names, formats and bytes;
    temp file + rename), then for a non-local ``--output`` copy each file to a temp name beside
    its destination and rename it;
 5. write the dead-letter file (``--dead-letter``, default ``OUTPUT/dead_letter.tsv``: one
-   ``input<TAB>reason`` line per failed input, empty when none failed) and print a summary
+   ``input<TAB>reason`` line per failed input, empty when none failed; refused before anything
+   runs when it is an input; the ``beam-temp-*`` folders a killed run left beside it are removed
+   after a successful run) and print a summary
    (done / skipped / failed) from the pipeline's metrics.
 
 Exit codes as ``gone remove``: 0 all inputs done or skipped, 1 some failed, 2 usage error.
@@ -30,16 +36,15 @@ See docs/beam.md for Dataflow and Flink commands and how to ship the weights to 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import pathlib
 import sys
 import tempfile
 import threading
-import warnings
+import time
 
-from gone import cli
+from gone import cli, options
 
 NAMESPACE = "gone"
 DEAD_LETTER_NAME = "dead_letter.tsv"
@@ -58,7 +63,7 @@ def build_parser():
     p.add_argument("--output", required=True, metavar="DIR", help="output folder (local or gs:// ...)")
     p.add_argument("--dead-letter", default=None, metavar="PATH",
                    help=f"file listing failed inputs and why (default: OUTPUT/{DEAD_LETTER_NAME})")
-    cli.add_remove_options(p)
+    options.add_remove_options(p)
     return p
 
 
@@ -86,30 +91,12 @@ def input_pattern(pattern):
 
 
 # -- elements --------------------------------------------------------------------------------------
-@dataclasses.dataclass
-class Planned:
-    """One input with its planned outputs (``gone remove``'s naming rule)."""
-    path: str                    # input as matched (local path or URI)
-    stem: str                    # output stem (gone.cli.plan_output_stems)
-    ext: str                     # output extension
-    fmt: str                     # Pillow format written
-    image_out: str               # output image (local path or URI)
-    mask_out: str                # output mask
-    mask_in: str | None = None   # --masks: the user's hole mask for this image
-
-
-@dataclasses.dataclass
-class Job:
-    """A planned input, read and decoded, on its way to the models."""
-    plan: Planned
-    loaded: object               # gone.io.LoadedImage
-    which: tuple                 # outputs to write: "image" and/or "mask" (gone.cli.outputs_needed)
-    hole: object = None          # --masks: bool HxW
-    data: bytes | None = None    # original bytes, for non-local inputs only (untouched copies)
-
+# A planned input is a gone.outputs.OutputJob (source and outputs as local paths or URIs); a loaded
+# one is a gone.outputs.Item. Planning, the never-an-input check, the writer and the per-image
+# retry are gone.outputs', as for `gone remove`.
 
 def _basename(path):
-    return path.rstrip("/").rsplit("/", 1)[-1]
+    return str(path).rstrip("/").rsplit("/", 1)[-1]
 
 
 def _reason(exc):
@@ -127,99 +114,132 @@ def _counter(name):
 def _fail(path, reason):
     import apache_beam as beam
     _counter("failed").inc()
-    return beam.pvalue.TaggedOutput(FAILED, (path, reason))
+    return beam.pvalue.TaggedOutput(FAILED, (str(path), reason))
 
 
-def plan_inputs(paths, output, masks=None):
-    """All matched inputs -> Planned (main) and failures, as ``gone remove`` plans them: unique
-    output names (``gone.cli.plan_output_stems``), the mask of each input with ``--masks``, and
-    never an output that is one of the inputs. Runs in one worker: it needs every name."""
+class BeamFolder:
+    """A non-local output folder through Beam's FileSystems (gone.outputs.LocalFolder's methods)."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def join(self, name):
+        from apache_beam.io.filesystems import FileSystems
+        return FileSystems.join(self.root, name)
+
+    def exists(self, name):
+        from apache_beam.io.filesystems import FileSystems
+        return FileSystems.exists(self.join(name))
+
+    def read_text(self, name):
+        from apache_beam.io.filesystems import FileSystems
+        if not self.exists(name):
+            return None
+        with FileSystems.open(self.join(name)) as f:
+            return f.read().decode("utf-8")
+
+    def write_text(self, name, text):
+        from apache_beam.io.filesystems import FileSystems
+        part = self.join(f".{name}.gone-tmp")
+        with FileSystems.create(part) as f:
+            f.write(text.encode("utf-8"))
+        FileSystems.rename([part], [self.join(name)])
+
+
+def output_folder(output):
+    from gone.outputs import LocalFolder
+    return LocalFolder(output) if _is_local(output) else BeamFolder(output)
+
+
+def plan_inputs(paths, output, masks=None, save_masks=False):
+    """All matched inputs -> OutputJob (main) and failures, planned by ``gone.outputs.plan_outputs``
+    as ``gone remove`` plans them (unique names, the manifest's names on a rerun, existing files
+    that are not the program's own kept, never an input written over), with the mask of each input
+    with ``--masks``. Runs in one worker: it needs every name. The planned names are recorded in
+    the output folder's manifest before any output is written."""
+    from gone import outputs
     paths = sorted(set(paths))
-    local_paths = {p: pathlib.Path(p) for p in paths}
-    formats = {p: cli.output_ext_for(local_paths[p]) if _is_local(p) else cli.output_ext_for(pathlib.PurePosixPath(_basename(p)))
-               for p in paths}
-    stems = cli.plan_output_stems([local_paths[p] for p in paths], {local_paths[p]: formats[p][0] for p in paths})
-    index = cli.mask_index(masks) if masks else None
-    inputs = {_identity(p): p for p in paths}
-    if index is not None:
-        inputs.update({_identity(str(m)): str(m) for ms in index.values() for m in ms})
-    for p in paths:
-        ext, fmt = formats[p]
-        stem = stems[local_paths[p]]
-        plan = Planned(p, stem, ext, fmt, _join(output, f"{stem}{ext}"), _join(output, f"{stem}_mask.png"))
-        if index is not None:
-            try:
-                plan.mask_in = str(cli.find_mask(local_paths[p], index, masks))
-            except ValueError as e:
-                yield _fail(p, str(e).replace(f"{p}: ", "", 1))
-                continue
-        clobber = [out for out in (plan.image_out, plan.mask_out) if _identity(out) in inputs]
-        if clobber:
-            yield _fail(p, f"refusing to write over the input {inputs[_identity(clobber[0])]}; choose another --output")
-            continue
-        if stem != pathlib.PurePosixPath(_basename(p)).stem:
-            _log.info("%s: output names clash; written as %s", p, _basename(plan.image_out))
-        yield plan
+    files = [pathlib.Path(p) if _is_local(p) else p for p in paths]
+    exts = {f: outputs.output_ext_for(f) if _is_local(str(f)) else outputs.output_ext_for(
+        pathlib.PurePosixPath(_basename(f))) for f in files}
+    todo, mask_for, mask_files, failed = files, {}, [], []
+    if masks:
+        todo, mask_for, mask_files, problems = outputs.match_masks(files, masks)
+        failed = [(f, problem.replace(f"{f}: ", "", 1)) for f, problem in problems]
+    plan = outputs.plan_outputs(todo, output, save_masks=save_masks, folder=output_folder(output),
+                                extra_inputs=mask_files, exts=exts)
+    refused = {outputs.identity(src): out for out, src in plan.clobber}
+    plan.jobs = [j for j in plan.jobs if not _clobbers(j, refused, save_masks, failed)]
+    for j in plan.jobs:
+        j.mask_in = mask_for.get(j.source)
+    plan.commit()
+    for f, reason in failed:
+        yield _fail(f, reason)
+    for j in plan.jobs:
+        if j.clash:
+            _log.info("%s: %s", j.source, j.clash)
+        elif j.stem != pathlib.PurePosixPath(_basename(j.source)).stem:
+            _log.info("%s: output names clash; written as %s", j.source, _basename(j.image_out))
+        yield j
 
 
-def _identity(path):
-    """A comparable identity of a file: the resolved local path (links followed), else the URI."""
-    if _is_local(path):
-        return str(pathlib.Path(path).resolve())
-    return path
+def _clobbers(job, refused, save_masks, failed):
+    """True (and the input failed) when an output of ``job`` is an input file."""
+    from gone.outputs import identity
+    for out in [job.image_out] + ([job.mask_out] if save_masks else []):
+        for key, clobbered in refused.items():
+            if identity(out) == identity(clobbered):
+                failed.append((job.source, f"refusing to write over the input {key}; choose another --output"))
+                return True
+    return False
 
 
-def _needed(plan, save_masks, overwrite):
-    from apache_beam.io.filesystems import FileSystems
-    need = []
-    if overwrite or not FileSystems.exists(plan.image_out):
-        need.append("image")
-    if save_masks and (overwrite or not FileSystems.exists(plan.mask_out)):
-        need.append("mask")
-    return tuple(need)
+def _is_remote(path):
+    return not _is_local(str(path))
 
 
 def _make_load_fn():
     import apache_beam as beam
 
     class LoadFn(beam.DoFn):
-        """Planned -> Job (main); nothing when every output exists (a skip); or a failure."""
+        """OutputJob -> Item (main); nothing when every output exists (a skip); or a failure."""
 
         def __init__(self, save_masks, overwrite):
             self.save_masks = save_masks
             self.overwrite = overwrite
 
-        def process(self, plan):
+        def process(self, job):
             from apache_beam.io.filesystems import FileSystems
 
-            from gone.io import ImageReadError, load_image, read_mask
-            path = plan.path
-            which = _needed(plan, self.save_masks, self.overwrite)
+            from gone.io import ImageReadError
+            from gone.outputs import load_item, outputs_needed
+            path = job.source
+            which = outputs_needed(job, self.save_masks, self.overwrite,
+                                   exists=None if _is_local(str(job.image_out)) else FileSystems.exists)
             if not which:   # before reading: a rerun costs one existence check per input
                 _counter("skipped").inc()
-                _log.info("%s: %s exists, not replaced (use --overwrite)", path, plan.image_out)
+                _log.info("%s: %s exists, not replaced (use --overwrite)", path, job.image_out)
                 return
-            data = None
             try:
-                if _is_local(path):
-                    loaded = load_image(path)
+                if not _is_remote(path):
+                    item = load_item(job, which)
                 else:
                     with FileSystems.open(path) as f:
                         data = f.read()
                     with tempfile.TemporaryDirectory(prefix="gone_beam_") as tmp:
                         local = pathlib.Path(tmp) / _basename(path)
                         local.write_bytes(data)
-                        loaded = load_image(local)
-                hole = None if plan.mask_in is None else read_mask(plan.mask_in, loaded.rgb.shape)
+                        item = load_item(job, which, local_source=local)
+                    item.data = data
             except ImageReadError as e:
                 yield _fail(path, str(e).replace(f"{path}: ", "", 1))
                 return
-            except Exception as e:  # an unreadable remote object, a permission error...
+            except Exception as e:  # an unreadable remote object, a permission error, a bad mask...
                 yield _fail(path, f"cannot read: {_reason(e)}")
                 return
-            if loaded.note:
-                _log.info("%s: %s", path, loaded.note)
-            yield Job(plan, loaded, which, hole, data)
+            if item.loaded.note:
+                _log.info("%s: %s", path, item.loaded.note)
+            yield item
 
     return LoadFn
 
@@ -266,90 +286,83 @@ def _make_remove_fn():
     from apache_beam.utils import shared
 
     class RemoveFn(beam.DoFn):
-        """[Job] -> output files written; emits the input path, or a failure."""
+        """[Item] -> output files written (gone.outputs.run_batch); emits the input path, or a failure."""
 
-        def __init__(self, args):
+        def __init__(self, args, setup=None):
             self.args = args
+            self._setup = setup     # main's check_setup (not DoFn.setup; None: check in the worker)
             self._shared = shared.Shared()
             self._models = None
 
         def _acquire(self):
             if self._models is None:
-                # cli.build_remover looked up at call time (tests replace it with fakes)
                 self._models = self._shared.acquire(
-                    lambda: _Models(cli.build_remover(localise_weights(self.args))))
+                    lambda: _Models(self._build()))
             return self._models
 
-        def _remove(self, models, jobs):
-            """[(job, result or exception)], retrying a failed batch image by image."""
-            from gone.pipeline import LargeCropWarning
-            try:
-                with models.lock, warnings.catch_warnings():
-                    warnings.simplefilter("ignore", LargeCropWarning)  # reported through the message
-                    holes = None if jobs[0].hole is None else [j.hole for j in jobs]
-                    results = models.remover.remove([j.loaded.rgb for j in jobs], hole_masks=holes)
-                return list(zip(jobs, results))
-            except Exception as e:
-                if len(jobs) == 1:
-                    return [(jobs[0], e)]
-                out = []
-                for j in jobs:
-                    out.extend(self._remove(models, [j]))
-                return out
+        def _build(self):
+            """The remover; weights given as gs://... URIs are copied here and checked here, local
+            ones were checked once by main (before any worker started)."""
+            local = localise_weights(self.args)
+            same = all(getattr(local, n, None) == getattr(self.args, n, None)
+                       for n in ("mrcnn_weights", "inpaint_checkpoint"))
+            return options.build_remover(local, self._setup if same else None)
 
-        def process(self, jobs):
-            jobs = list(jobs)
+        def process(self, items):
+            from gone.outputs import run_batch
+            items = list(items)
             try:
                 models = self._acquire()
             except Exception as e:  # models cannot be built: every image of the batch fails
-                for j in jobs:
-                    yield _fail(j.plan.path, f"cannot build the models: {_reason(e)}")
+                for it in items:
+                    yield _fail(it.job.source, f"cannot build the models: {_reason(e)}")
                 return
-            for job, result in self._remove(models, jobs):
-                path = job.plan.path
-                if isinstance(result, Exception):
-                    yield _fail(path, _reason(result))
-                    continue
-                try:
-                    write_outputs(job, result)
-                except Exception as e:
-                    yield _fail(path, f"cannot write output: {_reason(e)}")
+            for o in run_batch(models.remover, items, write=write_outputs, lock=models.lock):
+                path = o.item.job.source
+                if o.error:
+                    yield _fail(path, o.error)
                     continue
                 _counter("done").inc()
-                _counter(result.status).inc()
-                _log.info("%s: %s", path, result.message)
-                yield path
+                _counter(o.result.status).inc()
+                _log.info("%s: %s", path, o.result.message)
+                yield str(path)
 
     return RemoveFn
 
 
-def write_outputs(job, result):
-    """Write one image's outputs with ``gone remove``'s writer (``gone.cli.write_job_outputs``:
+def write_outputs(item, result):
+    """Write one image's outputs with ``gone remove``'s writer (gone.outputs.write_job_outputs:
     atomic, original bytes for untouched images). Non-local outputs are written to a local staging
     folder, copied to a temp name beside the destination and renamed."""
+    import dataclasses as dc
+
     from apache_beam.io.filesystems import FileSystems
-    plan = job.plan
+
+    from gone.outputs import write_job_outputs
+    job = item.job
+    if _is_local(str(job.image_out)) and item.data is None:
+        return write_job_outputs(job, item.loaded, result, item.which)
     with tempfile.TemporaryDirectory(prefix="gone_beam_") as tmp:
         tmp = pathlib.Path(tmp)
-        src = pathlib.Path(plan.path)
-        if job.data is not None:
-            src = tmp / "in" / _basename(plan.path)
+        src = job.source
+        if item.data is not None:
+            src = tmp / "in" / _basename(job.source)
             src.parent.mkdir()
-            src.write_bytes(job.data)
-        if _is_local(plan.image_out):
-            out = cli.OutputJob(src, plan.stem, plan.ext, plan.fmt, pathlib.Path(plan.image_out),
-                                pathlib.Path(plan.mask_out))
-            cli.write_job_outputs(out, job.loaded, result, job.which)
-            return
+            src.write_bytes(item.data)
+        if _is_local(str(job.image_out)):
+            return write_job_outputs(dc.replace(job, source=src), item.loaded, result, item.which)
         stage = tmp / "out"
         stage.mkdir()
-        out = cli.OutputJob(src, plan.stem, plan.ext, plan.fmt, stage / _basename(plan.image_out),
-                            stage / _basename(plan.mask_out))
-        for f, dest in zip(cli.write_job_outputs(out, job.loaded, result, job.which),
-                           [plan.image_out if w == "image" else plan.mask_out for w in job.which]):
+        staged = dc.replace(job, source=src, image_out=stage / _basename(job.image_out),
+                            mask_out=stage / _basename(job.mask_out))
+        written = []
+        for f, dest in zip(write_job_outputs(staged, item.loaded, result, item.which),
+                           [job.image_out if w == "image" else job.mask_out for w in item.which]):
             part = f"{dest.rsplit('/', 1)[0]}/.{_basename(dest)}.gone-tmp"
             FileSystems.copy([str(f)], [part])
             FileSystems.rename([part], [dest])
+            written.append(dest)
+        return written
 
 
 def _tsv_line(item):
@@ -378,7 +391,7 @@ def _import_beam():
 
 
 # -- the pipeline ----------------------------------------------------------------------------------
-def build_pipeline(pipeline, args, pattern, images_only):
+def build_pipeline(pipeline, args, pattern, images_only, setup=None):
     """Add the removal steps to ``pipeline``; returns the PCollection of failures (input, reason)."""
     import apache_beam as beam
     from apache_beam.io import fileio
@@ -394,13 +407,13 @@ def build_pipeline(pipeline, args, pattern, images_only):
             lambda p: pathlib.PurePosixPath(p).suffix.lower() in IMAGE_EXTENSIONS)
     planned = (paths
                | "AllNames" >> beam.combiners.ToList()
-               | "Plan" >> beam.FlatMap(plan_inputs, output, masks).with_outputs(FAILED, main="plans"))
+               | "Plan" >> beam.FlatMap(plan_inputs, output, masks, args.save_masks).with_outputs(FAILED, main="plans"))
     loaded = (planned.plans
               | "Spread" >> beam.Reshuffle()
               | "Load" >> beam.ParDo(_make_load_fn()(args.save_masks, args.overwrite)).with_outputs(FAILED, main="jobs"))
     removed = (loaded.jobs
                | "Batch" >> beam.BatchElements(min_batch_size=args.batch_size, max_batch_size=args.batch_size)
-               | "Remove" >> beam.ParDo(_make_remove_fn()(args)).with_outputs(FAILED, main="done"))
+               | "Remove" >> beam.ParDo(_make_remove_fn()(args, setup)).with_outputs(FAILED, main="done"))
     failures = ((planned[FAILED], loaded[FAILED], removed[FAILED]) | "Failures" >> beam.Flatten())
     dead_letter = args.dead_letter or _join(output, DEAD_LETTER_NAME)
     (failures
@@ -408,6 +421,69 @@ def build_pipeline(pipeline, args, pattern, images_only):
      | "Lines" >> beam.FlatMap(lambda items: [_tsv_line(i) for i in sorted(items)])
      | "DeadLetter" >> beam.io.WriteToText(dead_letter, shard_name_template="", num_shards=1))
     return failures
+
+
+def _written_over_inputs(paths, pattern, images_only, masks=None):
+    """[(path, input)] for each of ``paths`` (files the run writes besides the planned outputs:
+    the dead-letter file) that is an input: a file the input pattern matches, or a mask
+    (gone.outputs.refuse_inputs)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from gone.io import IMAGE_EXTENSIONS
+    from gone.outputs import mask_index, refuse_inputs
+    present = [p for p in paths if FileSystems.exists(p)]
+    if not present:
+        return []
+    inputs = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    if images_only:
+        inputs = [p for p in inputs if pathlib.PurePosixPath(p).suffix.lower() in IMAGE_EXTENSIONS]
+    if masks:
+        inputs += [m for ms in mask_index(masks).values() for m in ms]
+    return refuse_inputs(present, inputs)
+
+
+def clean_beam_temps(dead_letter, before):
+    """Remove the ``beam-temp-<dead letter name>-<uuid>`` folders that Beam's WriteToText leaves
+    beside the dead-letter file when a run is killed (last changed before ``before``, a
+    time.time(): not this run's, nor one of a run started since); returns their names."""
+    import glob
+    import shutil
+
+    from apache_beam.io.filesystems import FileSystems
+    folder, name = dead_letter.rstrip("/").rsplit("/", 1) if "/" in dead_letter else (".", dead_letter)
+    removed = []
+    if _is_local(dead_letter):
+        for top in sorted(glob.glob(os.path.join(glob.escape(folder), f"beam-temp-{glob.escape(name)}-*"))):
+            try:
+                if os.path.isdir(top) and os.path.getmtime(top) < before:
+                    shutil.rmtree(top)
+                    removed.append(_basename(top))
+            except OSError:
+                pass
+        return removed
+    try:   # object stores: no folders, the objects under the prefix
+        found = FileSystems.match([FileSystems.join(folder, f"beam-temp-{name}-*/*")])[0].metadata_list
+    except Exception:
+        return removed
+    stale = [m.path for m in found if (m.last_updated_in_seconds or 0) < before]
+    if stale:
+        try:
+            FileSystems.delete(stale)
+            removed = sorted({_basename(p.rsplit("/", 1)[0]) for p in stale})
+        except Exception:
+            pass
+    return removed
+
+
+def record_written(output):
+    """Record in the output folder's manifest which planned outputs now exist (the workers wrote
+    them; the planned names were recorded before any was written)."""
+    from gone.outputs import Manifest
+    folder = output_folder(output)
+    manifest = Manifest(folder)
+    names = [n for e in manifest.planned.values() for n in (e.get("image"), e.get("mask")) if n]
+    manifest.record(written=[n for n in names if folder.exists(n)])
+    manifest.save()
 
 
 def summary(result):
@@ -422,7 +498,10 @@ def summary(result):
 
 
 def main(argv=None):
-    args, beam_argv = parse_args(argv)
+    try:
+        args, beam_argv = parse_args(argv)
+    except SystemExit as e:   # argparse: exit 2 on a bad option or value, 0 on --help
+        return int(e.code or 0)
     if not args.quiet:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("gone.beam: %(message)s"))
@@ -430,14 +509,15 @@ def main(argv=None):
         _log.setLevel(logging.INFO)
         _log.propagate = False
     try:
-        cli._validate_remove_args(args)
-    except ValueError as e:
-        cli._err(f"error: {e}")
+        options.validate_remove_args(args)
+        setup = options.check_setup(args)   # the weights, before any worker starts or anything is created
+    except (ValueError, options.SetupError) as e:
+        cli.err(f"error: {e}")
         return cli.EXIT_USAGE
     try:
         beam = _import_beam()
     except ImportError as e:
-        cli._err(f"error: Apache Beam is not installed ({e}); pip install 'gone[beam]'")
+        cli.err(f"error: Apache Beam is not installed ({e}); pip install 'gone[beam]'")
         return cli.EXIT_USAGE
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -445,37 +525,46 @@ def main(argv=None):
     try:
         matched = FileSystems.match([pattern], limits=[1])[0].metadata_list   # one is enough to know
     except Exception as e:
-        cli._err(f"error: {args.input}: cannot match: {e}")
+        cli.err(f"error: {args.input}: cannot match: {e}")
         return cli.EXIT_USAGE
     if not matched:
-        cli._err(f"error: {args.input}: pattern matches no files")
+        cli.err(f"error: {args.input}: pattern matches no files")
+        return cli.EXIT_USAGE
+    dead_letter = args.dead_letter or _join(args.output, DEAD_LETTER_NAME)
+    refused = _written_over_inputs([dead_letter], pattern, images_only, getattr(args, "masks", None))
+    if refused:
+        cli.err(f"error: --dead-letter {refused[0][0]} is the input {refused[0][1]}; refusing to write over "
+                 f"it, choose another --dead-letter")
         return cli.EXIT_USAGE
     if _is_local(args.output):
         from gone.io import clean_stale_temps
         try:
             pathlib.Path(args.output).mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            cli._err(f"error: cannot create output folder {args.output}: {e}")
+            cli.err(f"error: cannot create output folder {args.output}: {e}")
             return cli.EXIT_USAGE
         for stale in clean_stale_temps(args.output):
             _log.info("removed %s, left by an interrupted run", stale.name)
     known = set(PipelineOptions([]).get_all_options())
     unknown = [a for a in beam_argv if a.startswith("--") and a[2:].split("=", 1)[0].replace("-", "_") not in known]
     if unknown:   # a misspelt option would otherwise be dropped by Beam with a warning
-        cli._err(f"error: unknown option(s) {' '.join(unknown)} (neither a gone remove option nor a Beam "
+        cli.err(f"error: unknown option(s) {' '.join(unknown)} (neither a gone remove option nor a Beam "
                  f"pipeline option; see python -m gone.beam --help)")
         return cli.EXIT_USAGE
     try:
-        options = PipelineOptions(beam_argv)
+        pipeline_options = PipelineOptions(beam_argv)
     except Exception as e:
-        cli._err(f"error: bad Beam pipeline options {beam_argv}: {e}")
+        cli.err(f"error: bad Beam pipeline options {beam_argv}: {e}")
         return cli.EXIT_USAGE
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, args, pattern, images_only)
+    pipeline = beam.Pipeline(options=pipeline_options)
+    build_pipeline(pipeline, args, pattern, images_only, setup)
+    started = time.time()
     result = pipeline.run()
     result.wait_until_finish()
     c = summary(result)
-    dead_letter = args.dead_letter or _join(args.output, DEAD_LETTER_NAME)
+    for stale in clean_beam_temps(dead_letter, before=started):
+        _log.info("removed %s, left by an interrupted run", stale)
+    record_written(args.output)
     print(f"gone.beam: {c['done']} done ({c['inpainted']} inpainted, {c['nothing_to_remove']} nothing to remove, "
           f"{c['skipped_large_crop']} skipped (large crop)), {c['skipped']} skipped (output exists), "
           f"{c['failed']} failed{f' (listed in {dead_letter})' if c['failed'] else ''}; outputs in {args.output}",

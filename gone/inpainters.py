@@ -4,9 +4,11 @@
 
 - ``kind``: the kind actually used ("deepfill", "deepfill-random", "patchmatch", "telea", "ns");
 - ``description``: one line for the user, e.g. "PatchMatch (no DeepFill checkpoint found)";
-- ``inpaint(image, hole)``: RGB uint8 HxWx3 + bool HxW (True = fill) -> RGB uint8 HxWx3; every
-  pixel outside the hole is the input's;
-- ``inpaint_batch(images, holes)``: a list of results.
+- ``fill(images, holes)``: network-ready batches, RGB uint8 N x H x W x 3 + bool N x H x W
+  (True = fill) -> RGB uint8 N x H x W x 3 filled inside each hole. Nothing is cropped, scaled,
+  padded or composited here: ``gone.pipeline.PeopleRemover`` prepares the regions (sides
+  multiples of 64, DeepFill needs 8) and pastes only the hole back. DeepFill is
+  ``inpaint.InpaintModel.fill``; PatchMatch and OpenCV fill each image of the batch.
 
 Kinds (``INPAINTER_KINDS``):
 
@@ -43,42 +45,32 @@ class InpainterError(ValueError):
     """An unknown inpainter kind, a bad option or a missing component; one clear line."""
 
 
-def _check(image, hole, index=None):
-    where = "" if index is None else f"image {index}: "
-    img = np.asarray(image)
-    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[-1] != 3:
-        raise InpainterError(f"{where}expected an RGB uint8 HxWx3 image, got {img.dtype} {img.shape}")
-    h = np.asarray(hole)
-    if h.ndim == 3 and h.shape[-1] in (1, 3):
-        h = h.any(axis=-1)
-    if h.shape != img.shape[:2]:
-        raise InpainterError(f"{where}hole is {h.shape}, image is {img.shape[:2]}")
-    return np.ascontiguousarray(img), h.astype(bool)
+def _check_batch(images, holes):
+    """Network-ready arrays: RGB uint8 N x H x W x 3 and bool N x H x W."""
+    images, holes = np.asarray(images), np.asarray(holes)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise InpainterError(f"fill expects RGB uint8 N x H x W x 3, got {images.dtype} {images.shape}")
+    if holes.shape != images.shape[:3]:
+        raise InpainterError(f"fill expects holes of shape {images.shape[:3]}, got {holes.shape}")
+    return images, holes.astype(bool, copy=False)
 
 
 class _Inpainter:
+    """A classical inpainter: ``fill`` runs ``_fill_one`` on each image of the batch."""
+
     kind = ""
     description = ""
 
-    def _fill(self, image, hole):  # pragma: no cover - abstract
+    def _fill_one(self, image, hole):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def inpaint(self, image, hole):
-        image, hole = _check(image, hole)
-        if not hole.any():
-            return image.copy()
-        out = np.asarray(self._fill(image, hole), dtype=np.uint8)
-        if out.shape != image.shape:
-            raise RuntimeError(f"{self.kind} returned {out.shape} for a {image.shape} input")
-        out = out.copy()
-        out[~hole] = image[~hole]     # exactly the input outside the hole
+    def fill(self, images, holes):
+        images, holes = _check_batch(images, holes)
+        out = images.copy()
+        for i, (image, hole) in enumerate(zip(images, holes)):
+            if hole.any():
+                out[i] = self._fill_one(np.ascontiguousarray(image), hole)
         return out
-
-    def inpaint_batch(self, images, holes):
-        images, holes = list(images), list(holes)
-        if len(images) != len(holes):
-            raise InpainterError(f"got {len(images)} images but {len(holes)} holes")
-        return [self.inpaint(im, h) for im, h in zip(images, holes)]
 
     def __repr__(self):
         return f"<{type(self).__name__} kind={self.kind!r}: {self.description}>"
@@ -98,7 +90,7 @@ class PatchMatchInpainter(_Inpainter):
         self._pm = _load_patchmatch()
         self.description = description or f"PatchMatch ({2 * patch_size + 1}x{2 * patch_size + 1} patches)"
 
-    def _fill(self, image, hole):
+    def _fill_one(self, image, hole):
         pm = self._pm
         mask = hole.astype(np.uint8) * 255
         # The seed is a global of the native library: seed and fill under one lock, so that
@@ -151,13 +143,13 @@ class OpenCVInpainter(_Inpainter):
         self._flag = cv2.INPAINT_TELEA if kind == "telea" else cv2.INPAINT_NS
         self.description = description or f"OpenCV {self.NAMES[kind]} (radius {radius:g} px)"
 
-    def _fill(self, image, hole):
+    def _fill_one(self, image, hole):
         # cv2.inpaint treats the channels alike, so RGB order needs no conversion.
         return self._cv2.inpaint(image, hole.astype(np.uint8) * 255, self.radius, self._flag)
 
 
-class DeepFillInpainter(_Inpainter):
-    """DeepFill v1 (Yu et al. 2018) through ``inpaint.InpaintModel``."""
+class DeepFillInpainter:
+    """DeepFill v1 (Yu et al. 2018): ``inpaint.InpaintModel.fill`` on the network-ready batches."""
 
     def __init__(self, model, kind, description):
         self.model = model
@@ -168,21 +160,23 @@ class DeepFillInpainter(_Inpainter):
     def weights_source(self):
         return getattr(self.model, "weights_source", "random" if self.kind == "deepfill-random" else "")
 
-    def _fill(self, image, hole):
-        return self.model.inpaint(image, hole)
+    def fill(self, images, holes):
+        images, holes = _check_batch(images, holes)
+        return self.model.fill(images, holes)
 
-    def inpaint_batch(self, images, holes):
-        images, holes = list(images), list(holes)
-        if len(images) != len(holes):
-            raise InpainterError(f"got {len(images)} images but {len(holes)} holes")
-        checked = [_check(im, h, i) for i, (im, h) in enumerate(zip(images, holes))]
-        outs = self.model.inpaint_batch([c[0] for c in checked], [c[1] for c in checked])
-        results = []
-        for (im, h), o in zip(checked, outs):
-            o = np.array(o, dtype=np.uint8, copy=True)
-            o[~h] = im[~h]
-            results.append(o)
-        return results
+    def fill_like_test_py(self, image, hole):
+        """Yu et al.'s test.py on one RGB uint8 image and bool hole: the whole image cropped at the
+        bottom/right to a multiple of 8 (test.py's ``image[:h // 8 * 8, :w // 8 * 8]``), one pass
+        of the network, test.py's composite and uint8 truncation (``InpaintModel.predict_raw``).
+        Returns the cropped RGB output, as test.py writes it."""
+        h, w = (int(v) // 8 * 8 for v in np.shape(hole)[:2])
+        if h < 8 or w < 8:
+            raise InpainterError(f"test.py needs an image of at least 8x8, got {np.shape(hole)[0]}x{np.shape(hole)[1]}")
+        bgr = np.ascontiguousarray(np.asarray(image)[:h, :w, ::-1])
+        return self.model.predict_raw(bgr, np.asarray(hole, bool)[:h, :w])["output_bgr"][..., ::-1].copy()
+
+    def __repr__(self):
+        return f"<{type(self).__name__} kind={self.kind!r}: {self.description}>"
 
 
 def find_deepfill_checkpoint():
@@ -195,14 +189,14 @@ def find_deepfill_checkpoint():
 DEEPFILL_OPTIONS = ("batch_size",)
 
 
-def _deepfill(checkpoint, opts, strict=True):
+def _deepfill(checkpoint, opts, strict=True, checked=False):
     from gone.models import ModelLoadError, load_inpainter
 
     unknown = sorted(set(opts) - set(DEEPFILL_OPTIONS))
     if strict and unknown:
         raise InpainterError(f"DeepFill takes no option(s) {', '.join(unknown)}")
     try:
-        model = load_inpainter(checkpoint)
+        model = load_inpainter(checkpoint, checked=checked)
     except ModelLoadError as err:
         raise InpainterError(str(err)) from None
     for k in DEEPFILL_OPTIONS:
@@ -232,10 +226,11 @@ def _options_for(cls, opts):
     return {k: v for k, v in opts.items() if k in names}
 
 
-def make_inpainter(kind="auto", checkpoint=None, **opts):
+def make_inpainter(kind="auto", checkpoint=None, checked=False, **opts):
     """The inpainter of ``kind`` (see the module docstring); ``opts`` go to its constructor
     (patchmatch: patch_size, seed; telea/ns: radius; deepfill*: batch_size). With "auto", the
-    options of the kinds not chosen are ignored."""
+    options of the kinds not chosen are ignored. ``checked``: the caller already checked the
+    checkpoint (``gone.models.check_inpainter_checkpoint``; gone.options.check_setup)."""
     kind = "auto" if kind is None else str(kind).strip().lower()
     if kind not in INPAINTER_KINDS:
         raise InpainterError(f"unknown inpainter {kind!r}; choose one of {', '.join(INPAINTER_KINDS)}")
@@ -244,7 +239,7 @@ def make_inpainter(kind="auto", checkpoint=None, **opts):
                              "use --inpainter deepfill (or auto)")
     if kind == "auto":
         if checkpoint is not None:
-            return _deepfill(pathlib.Path(checkpoint), opts, strict=False)
+            return _deepfill(pathlib.Path(checkpoint), opts, strict=False, checked=checked)
         found = find_deepfill_checkpoint()
         if found is not None:
             return _deepfill(found, opts, strict=False)
@@ -260,7 +255,7 @@ def make_inpainter(kind="auto", checkpoint=None, **opts):
 
             raise InpainterError("no DeepFill checkpoint given and none cached; "
                                  + manual_instructions("deepfill_v1_places2"))
-        return _deepfill(pathlib.Path(path), opts)
+        return _deepfill(pathlib.Path(path), opts, checked=checked and checkpoint is not None)
     if kind == "deepfill-random":
         return _deepfill_random(opts)
     cls = PatchMatchInpainter if kind == "patchmatch" else OpenCVInpainter

@@ -13,6 +13,3 @@ from gonefiles.atomic import (TEMP_MARK, clean_stale_temps, copy_file_atomic, is
 from gonefiles.images import (IMAGE_EXTENSIONS, ImageReadError, LoadedImage, load_image,  # noqa: F401
                               open_image, output_format_for, read_image, read_mask, write_image_atomic,
                               write_mask_atomic)
-
-# older private name, kept for callers that used it
-_atomic_save = write_fileobj_atomic

@@ -105,32 +105,48 @@ def dilation_radius(dilation, box):
         dilation = DEFAULT_DILATION
     if isinstance(dilation, str):
         dilation = parse_dilation(dilation)
-    if dilation < 0:
-        raise ValueError(f"dilation must be >= 0, got {dilation}")
+    if not 0 <= dilation <= MAX_DILATION_PX:
+        raise ValueError(f"dilation must be in [0, {MAX_DILATION_PX}] px (or a fraction < 1), got {dilation}")
     if isinstance(dilation, numbers.Integral) or dilation >= 1:
         return int(round(dilation))
     y1, x1, y2, x2 = (int(v) for v in box)
     return int(round(float(dilation) * max(y2 - y1, x2 - x1, 0)))
 
 
+# The largest dilation in pixels: a radius beyond it covers any photo's side, and the mask is
+# padded by the radius on every side while it is dilated ((2 r)^2 pixels per instance).
+MAX_DILATION_PX = 4096
+
+
 def parse_dilation(text):
-    """'15' or '15px' -> 15 pixels; '0.05' or '5%' -> fraction 0.05 of the instance size."""
+    """'15' or '15px' -> 15 pixels; '0.05' or '5%' -> fraction 0.05 of the instance size. The one
+    parser of a dilation (``gone remove --dilation``, the experiments' ``--dilation``): raises
+    ValueError (one line with the reason) for text that is not one, a negative value, or more
+    than MAX_DILATION_PX pixels."""
     t = str(text).strip().lower()
     try:
         if t.endswith("%"):
             value = float(t[:-1]) / 100.0
             if not 0 <= value < 1:
                 raise ValueError
-            return value
-        if t.endswith("px"):
-            return int(t[:-2])
-        if "." in t or "e" in t:
+        elif t.endswith("px"):
+            value = int(t[:-2])
+        elif "." in t or "e" in t:
             value = float(t)
-            return value if value < 1 else int(round(value))
-        return int(t)
-    except ValueError:
+            if not np.isfinite(value):
+                raise ValueError
+            value = value if value < 1 else int(round(value))
+        else:
+            value = int(t)
+    except (ValueError, OverflowError):
         raise ValueError(f"invalid dilation {text!r}: use pixels ('15', '15px') or a fraction of the "
                          f"instance size ('0.05', '5%')") from None
+    if value < 0:
+        raise ValueError(f"invalid dilation {text!r}: must be >= 0")
+    if value > MAX_DILATION_PX:
+        raise ValueError(f"invalid dilation {text!r}: at most {MAX_DILATION_PX} px (a larger radius covers any "
+                         f"photo's side and costs (2 x radius)^2 pixels of memory per instance)")
+    return value
 
 
 def dilate_mask(mask, radius):

@@ -13,6 +13,12 @@ class ModelLoadError(Exception):
     """A weight file or checkpoint is missing, unreadable, or of the wrong kind."""
 
 
+# The detector's score threshold (Matterport's COCO inference config, samples/coco/coco.py:
+# DETECTION_MIN_CONFIDENCE = 0.7). It is set once, on the detector's config, as torchvision sets
+# ``box_score_thresh`` once on its ROI heads; ``gone remove --min-score`` changes it there.
+DEFAULT_MIN_SCORE = 0.7
+
+
 _CONFIG_CLASS = None
 
 
@@ -28,7 +34,7 @@ def _make_config_class():
             NUM_CLASSES = 1 + 80
             GPU_COUNT = 1
             IMAGES_PER_GPU = 1
-            DETECTION_MIN_CONFIDENCE = 0.7
+            DETECTION_MIN_CONFIDENCE = DEFAULT_MIN_SCORE
 
         _CONFIG_CLASS = GoneMaskRCNNConfig
     return _CONFIG_CLASS
@@ -46,7 +52,7 @@ FAST_DETECTOR_SIZE = 640      # --fast
 DETECTOR_RESIZE_MODES = ("square", "fit")
 
 
-def make_detector_config(images_per_gpu=1, detection_min_confidence=0.7, image_max_dim=DETECTOR_SIZE,
+def make_detector_config(images_per_gpu=1, detection_min_confidence=DEFAULT_MIN_SCORE, image_max_dim=DETECTOR_SIZE,
                          resize_mode="square"):
     """An instance of GoneMaskRCNNConfig, optionally with a larger batch (IMAGES_PER_GPU), another
     IMAGE_MAX_DIM (a multiple of 64; IMAGE_MIN_DIM becomes min(800, it)) or IMAGE_RESIZE_MODE
@@ -58,11 +64,14 @@ def make_detector_config(images_per_gpu=1, detection_min_confidence=0.7, image_m
         raise ValueError(f"detector size must be a positive multiple of 64, got {image_max_dim}")
     if resize_mode not in DETECTOR_RESIZE_MODES:
         raise ValueError(f"detector resize mode must be one of {DETECTOR_RESIZE_MODES}, got {resize_mode!r}")
+    detection_min_confidence = float(detection_min_confidence)
+    if not 0.0 <= detection_min_confidence <= 1.0:
+        raise ValueError(f"detection score threshold must be in [0, 1], got {detection_min_confidence}")
     attrs = {}
     if images_per_gpu != 1:
         attrs["IMAGES_PER_GPU"] = int(images_per_gpu)
-    if detection_min_confidence != 0.7:
-        attrs["DETECTION_MIN_CONFIDENCE"] = float(detection_min_confidence)
+    if detection_min_confidence != base.DETECTION_MIN_CONFIDENCE:
+        attrs["DETECTION_MIN_CONFIDENCE"] = detection_min_confidence
     if image_max_dim != DETECTOR_SIZE:
         attrs.update(IMAGE_MAX_DIM=image_max_dim, IMAGE_MIN_DIM=min(800, image_max_dim))
     if resize_mode != "square":
@@ -171,22 +180,31 @@ def check_inpainter_checkpoint(checkpoint):
                              f"{len(names)} other variables")
 
 
-def load_detector(weights_path, images_per_gpu=1, detection_min_confidence=0.7, model_dir=None,
-                  allow_partial=False, image_max_dim=DETECTOR_SIZE, resize_mode="square"):
+def load_detector(weights_path, images_per_gpu=1, detection_min_confidence=DEFAULT_MIN_SCORE, model_dir=None,
+                  allow_partial=False, image_max_dim=DETECTOR_SIZE, resize_mode="square", checked=False):
     """Matterport-compatible ``MaskRCNN`` in inference mode with the COCO config, weights loaded
     by layer name from a Keras-2 HDF5 file (e.g. mask_rcnn_coco.h5). The file is checked first
     (``check_detector_weights``): one missing layers is refused unless ``allow_partial``.
     ``image_max_dim`` / ``resize_mode``: the detector's input size and padding
-    (``make_detector_config``; 1024 / "square" = full fidelity)."""
+    (``make_detector_config``; 1024 / "square" = full fidelity). ``detection_min_confidence``: the
+    score threshold, set on the config (DETECTION_MIN_CONFIDENCE). ``checked``: the caller already
+    ran ``check_detector_weights`` on this file (the check runs once)."""
     path = pathlib.Path(weights_path) if weights_path is not None else None
-    check_detector_weights(path, allow_partial=allow_partial)
+    if not checked:
+        check_detector_weights(path, allow_partial=allow_partial)
+    config = make_detector_config(images_per_gpu, detection_min_confidence, image_max_dim, resize_mode)
+    return build_maskrcnn(config, path, allow_partial=allow_partial, model_dir=model_dir)
+
+
+def build_maskrcnn(config, path, allow_partial=False, model_dir=None):
+    """The heavy step of ``load_detector``: Keras builds ``mrcnn.model.MaskRCNN`` in inference mode
+    with ``config`` and loads the (already checked) weights by layer name."""
     from gone.quiet import import_backend_quietly
     import_backend_quietly()
     try:
         from mrcnn.model import MaskRCNN
     except ImportError as e:
         raise ModelLoadError(f"the mrcnn package is not available: {e}") from None
-    config = make_detector_config(images_per_gpu, detection_min_confidence, image_max_dim, resize_mode)
     model_dir = model_dir or tempfile.mkdtemp(prefix="gone_mrcnn_")
     model = MaskRCNN(mode="inference", config=config, model_dir=str(model_dir))
     try:
@@ -196,10 +214,17 @@ def load_detector(weights_path, images_per_gpu=1, detection_min_confidence=0.7, 
     return model
 
 
-def load_inpainter(checkpoint):
-    """DeepFill v1 ``InpaintModel`` from Yu's TF1 checkpoint folder / ``snap-N`` prefix or a native file."""
-    check_inpainter_checkpoint(checkpoint)
-    path = pathlib.Path(checkpoint)
+def load_inpainter(checkpoint, checked=False):
+    """DeepFill v1 ``InpaintModel`` from Yu's TF1 checkpoint folder / ``snap-N`` prefix or a native
+    file; ``checked``: the caller already ran ``check_inpainter_checkpoint`` (it runs once)."""
+    if not checked:
+        check_inpainter_checkpoint(checkpoint)
+    return build_deepfill(pathlib.Path(checkpoint))
+
+
+def build_deepfill(path):
+    """The heavy step of ``load_inpainter``: Keras builds DeepFill v1 and reads the (already
+    checked) checkpoint ``path``."""
     from gone.quiet import import_backend_quietly
     import_backend_quietly()
     try:

@@ -2,7 +2,8 @@
 
 ``PeopleRemover`` works with any detector exposing Matterport's ``detect(list_of_rgb_uint8)``
 (list of dicts with rois, class_ids, scores, masks) and any inpainter exposing
-``inpaint(image_rgb_uint8, mask_bool)`` (and optionally ``inpaint_batch(images, masks)``).
+``fill(images, holes)`` on network-ready batches (``gone.inpainters``, ``inpaint.InpaintModel.fill``).
+It is the only place that crops, scales, pads and composites.
 
 Any image size is handled by inpainting *regions*: each connected part of the hole gets a
 context box (the hole's bounding box grown by ``context_margin`` x its larger side, at least
@@ -29,6 +30,13 @@ LARGE_CROP_POLICIES = ("process", "skip", "warn")
 STATUSES = ("inpainted", "nothing_to_remove", "skipped_large_crop")
 
 
+# A region whose known (non-hole) pixels are fewer than this fraction of it gives the inpainter
+# nothing to fill from (PatchMatch copies known patches: with none, the hole stays black). Such a
+# region is filled with the mean colour of the image's known pixels (of the whole image when the
+# hole covers all of it), and the result says so (``RemovalResult.fallback``).
+MIN_KNOWN_CONTEXT = 0.01
+
+
 class LargeCropWarning(UserWarning):
     """The hole covers more than LARGE_CROP_THRESHOLD of the image."""
 
@@ -41,6 +49,7 @@ class RemovalResult:
     large_crop_fraction: float       # hole area / image area
     status: str                      # one of STATUSES
     message: str = ""
+    fallback: str = ""               # why some hole was filled by the documented fallback, else ""
 
 
 @dataclasses.dataclass
@@ -52,6 +61,8 @@ class _Region:
     valid: tuple                     # (h, w) of the unpadded working-scale crop
     paste: np.ndarray                # bool, full-resolution crop size: pixels to paste back
     result: np.ndarray | None = None
+    fallback_colour: np.ndarray | None = None   # set when the region has too little known context
+    known: float = 1.0               # fraction of the region's pixels outside the hole
 
 
 def _check_image(image, index):
@@ -115,14 +126,6 @@ def _merge_boxes(boxes):
     return [tuple(b) for b in sorted(boxes)]
 
 
-def make_inpainter_for(kind="auto", checkpoint=None, **opts):
-    """An inpainter object for ``kind`` (``gone.inpainters.make_inpainter``: "auto" = DeepFill v1
-    when a checkpoint is given or cached, else PatchMatch; random DeepFill weights only for
-    "deepfill-random"). Raises ValueError with one line when it cannot be built."""
-    from gone.inpainters import make_inpainter
-    return make_inpainter(kind, checkpoint=checkpoint, **opts)
-
-
 def describe_inpainter(inpainter):
     """One line saying which inpainter fills the holes."""
     if inpainter is None:
@@ -134,11 +137,17 @@ class PeopleRemover:
     """Remove selected instances (default: people) from RGB uint8 images.
 
     detector: Matterport-style model (``detect``); not needed when ``remove`` gets hole masks.
-    inpainter: an object with ``inpaint`` (and optionally ``inpaint_batch``) taking network-ready
-    arrays (RGB uint8 whose sides are multiples of 8, bool hole), or an inpainter kind of
+    inpainter: an object with ``fill(images, holes)`` taking network-ready batches (RGB uint8
+    N x H x W x 3 whose sides are multiples of ``size_multiple``, bool N x H x W holes) and
+    returning the filled batch (what it does outside the holes is ignored), or an inpainter kind of
     ``gone.inpainters.INPAINTER_KINDS`` ("auto", "patchmatch", ...; built on first use with
     ``inpaint_checkpoint``). ``inpainter_description`` says which one is used.
-    strategy, dilation, classes, min_score: see ``gone.masks.hole_mask`` (dilation None = default).
+    strategy, dilation, classes: see ``gone.masks.hole_mask`` (dilation None = default).
+    min_score: the score threshold is the detector's own (``gone.models.load_detector``'s
+    ``detection_min_confidence``, Matterport's ``DETECTION_MIN_CONFIDENCE``, set once on its
+    config); None (default) adds no second one. A number also drops detections under it, for a
+    detector without a threshold of its own; one below the detector's own threshold is refused
+    (those detections never reach the remover).
     large_crop: "process" (inpaint anyway), "skip" (return the input unchanged, status
     ``skipped_large_crop``) or "warn" (inpaint and warn) when the hole fraction > 0.5.
     context_margin / min_context: context kept around each hole (fraction of its larger side / px).
@@ -150,9 +159,9 @@ class PeopleRemover:
     """
 
     def __init__(self, detector=None, inpainter="auto", strategy="dilated", dilation=None,
-                 classes=("person",), min_score=0.7, large_crop="process", context_margin=0.5,
+                 classes=("person",), min_score=None, large_crop="process", context_margin=0.5,
                  min_context=32, working_size=512, size_multiple=64, batch_size=None, class_names=None,
-                 progress=False, inpaint_checkpoint=None):
+                 inpaint_checkpoint=None):
         if strategy not in _masks.STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(_masks.STRATEGIES)}")
         if large_crop not in LARGE_CROP_POLICIES:
@@ -170,7 +179,11 @@ class PeopleRemover:
             self.dilation = _masks.parse_dilation(self.dilation)
         self.classes = classes
         _masks.class_ids_for(classes, class_names)  # validate early
-        self.min_score = float(min_score)
+        self.min_score = None if min_score is None else float(min_score)
+        own = getattr(getattr(detector, "config", None), "DETECTION_MIN_CONFIDENCE", None)
+        if self.min_score is not None and own is not None and self.min_score < own:
+            raise ValueError(f"min_score {self.min_score} is below the detector's own threshold {own} "
+                             f"(DETECTION_MIN_CONFIDENCE); build the detector with that score instead")
         self.large_crop = large_crop
         self.context_margin = float(context_margin)
         self.min_context = int(min_context)
@@ -180,13 +193,13 @@ class PeopleRemover:
         self.size_multiple = int(size_multiple)
         self.batch_size = batch_size
         self.class_names = class_names
-        self.progress = progress
         self.last_timings = {}   # seconds per stage of the last remove() call
 
     @property
     def inpainter(self):
         if self._inpainter is None and self._inpainter_kind is not None:
-            self._inpainter = make_inpainter_for(self._inpainter_kind, self.inpaint_checkpoint)
+            from gone.inpainters import make_inpainter
+            self._inpainter = make_inpainter(self._inpainter_kind, checkpoint=self.inpaint_checkpoint)
         return self._inpainter
 
     @inpainter.setter
@@ -202,24 +215,17 @@ class PeopleRemover:
         return describe_inpainter(self.inpainter)
 
     # -- detection ---------------------------------------------------------------------------
-    def _detector_batch(self):
-        cfg = getattr(self.detector, "config", None)
-        fixed = getattr(cfg, "BATCH_SIZE", None)
-        return int(fixed) if fixed else None, int(fixed or self.batch_size or 1)
-
     def detect(self, images):
-        """Detections for each image (Matterport dicts), in batches of the detector's size."""
+        """Detections for each image (Matterport dicts): one ``detector.detect`` call per
+        ``batch_size`` images (Matterport-compatible ``mrcnn.model.MaskRCNN.detect`` pads a short
+        batch to its config's BATCH_SIZE itself)."""
         if self.detector is None:
             raise ValueError("no detector: pass one to PeopleRemover or give hole_masks (oracle mode)")
-        fixed, size = self._detector_batch()
+        cfg = getattr(self.detector, "config", None)
+        size = int(getattr(cfg, "BATCH_SIZE", None) or self.batch_size or 1)
         results = []
         for start in range(0, len(images), size):
-            chunk = list(images[start:start + size])
-            n = len(chunk)
-            if fixed and n < fixed:
-                chunk += [chunk[-1]] * (fixed - n)   # Matterport's detect needs exactly BATCH_SIZE
-            out = self.detector.detect(chunk)
-            results.extend(out[:n])
+            results.extend(self.detector.detect(list(images[start:start + size])))
         return results
 
     def hole_for(self, detections, image_shape, classes=None, image=None):
@@ -227,7 +233,7 @@ class PeopleRemover:
         passed to strategies that look at the pixels (``traces``: the shadows)."""
         return _masks.hole_mask(detections, image_shape, strategy=self.strategy, dilation=self.dilation,
                                 classes=self.classes if classes is None else classes,
-                                min_score=self.min_score, class_names=self.class_names, image=image)
+                                min_score=self.min_score or 0.0, class_names=self.class_names, image=image)
 
     # -- inpainting ----------------------------------------------------------------------------
     def _regions(self, index, image, hole):
@@ -269,30 +275,33 @@ class PeopleRemover:
             oy1, ox1, oy2, ox2 = own_box
             own[oy1 - y1:oy2 - y1, ox1 - x1:ox2 - x1] = True
             own &= mask
-            regions.append(_Region(index, (y1, x1, y2, x2), np.ascontiguousarray(small), small_mask,
-                                   (vh, vw), own))
+            region = _Region(index, (y1, x1, y2, x2), np.ascontiguousarray(small), small_mask, (vh, vw), own)
+            region.known = float(1.0 - small_mask[:vh, :vw].mean())
+            if region.known < MIN_KNOWN_CONTEXT:
+                outside = image[~hole]
+                region.fallback_colour = np.round((outside if len(outside) else image.reshape(-1, 3))
+                                                  .mean(axis=0)).astype(np.uint8)
+            regions.append(region)
         return regions
 
     def _run_inpainter(self, regions):
         if self.inpainter is None:
             raise ValueError("no inpainter: pass one (or a kind such as 'auto') to PeopleRemover")
+        fill = getattr(self.inpainter, "fill", None)
+        if not callable(fill):
+            raise TypeError(f"the inpainter {type(self.inpainter).__name__} has no fill(images, holes) "
+                            f"taking network-ready batches (gone.inpainters.make_inpainter builds one)")
         size = max(1, int(self.batch_size or 1))
         by_shape = {}
         for r in regions:
+            if r.fallback_colour is not None:   # nothing to fill from: the documented fallback
+                r.result = np.where(r.mask[..., None], r.fallback_colour, r.crop).astype(np.uint8)
+                continue
             by_shape.setdefault(r.crop.shape, []).append(r)
-        inpainter = self.inpainter
-        # a model taking network-ready batches (InpaintModel.fill) gets them as they are; the
-        # others get the same arrays through inpaint / inpaint_batch
-        network_ready = getattr(inpainter, "fill", None) if callable(getattr(inpainter, "fill", None)) else None
         for group in by_shape.values():
             for start in range(0, len(group), size):
                 chunk = group[start:start + size]
-                if network_ready is not None:
-                    outs = network_ready(np.stack([r.crop for r in chunk]), np.stack([r.mask for r in chunk]))
-                elif len(chunk) > 1 and hasattr(self.inpainter, "inpaint_batch"):
-                    outs = self.inpainter.inpaint_batch([r.crop for r in chunk], [r.mask for r in chunk])
-                else:
-                    outs = [self.inpainter.inpaint(r.crop, r.mask) for r in chunk]
+                outs = fill(np.stack([r.crop for r in chunk]), np.stack([r.mask for r in chunk]))
                 for r, o in zip(chunk, outs):
                     o = np.asarray(o)
                     if o.shape != r.crop.shape:
@@ -308,27 +317,24 @@ class PeopleRemover:
         return regions
 
     def fill(self, regions):
-        """Step 4: the inpainter fills every region (same-shape regions batched)."""
+        """Step 4: the inpainter fills every region (same-shape regions batched); a region with
+        less than MIN_KNOWN_CONTEXT known pixels gets the mean-colour fallback instead."""
         if regions:
             self._run_inpainter(regions)
 
     @staticmethod
     def paste(images, regions):
-        """Step 5: scale each fill back and paste it into a copy of its image, inside the hole only."""
+        """Step 5: keep the fill only inside the working-scale hole (the inpainters composite
+        nothing), scale it back and paste it into a copy of its image, inside the hole only."""
         outputs = [np.array(img, copy=True) for img in images]
         for r in regions:
             y1, x1, y2, x2 = r.box
             vh, vw = r.valid
-            patch = _resize_uint8(r.result[:vh, :vw], (y2 - y1, x2 - x1), downscale=False)
+            fill = np.where(r.mask[:vh, :vw, None], r.result[:vh, :vw], r.crop[:vh, :vw])
+            patch = _resize_uint8(fill, (y2 - y1, x2 - x1), downscale=False)
             target = outputs[r.image_index][y1:y2, x1:x2]
             target[r.paste] = patch[r.paste]
         return outputs
-
-    def inpaint_holes(self, images, holes):
-        """Inpaint each image inside its hole; pixels outside the hole are copied unchanged."""
-        regions = self.crop_regions(images, holes)
-        self.fill(regions)
-        return self.paste(images, regions)
 
     def holes_from_masks(self, images, hole_masks):
         """Oracle mode: (detections, holes) from given 2-D holes or HxWxN instance masks."""
@@ -360,7 +366,7 @@ class PeopleRemover:
         frac = _masks.large_crop_fraction(hole)
         if not hole.any():
             n = 0 if det is None else len(det.get("class_ids", []))
-            what = "no hole given" if det is None else (
+            what = "the mask marks no hole (no pixel > 127)" if det is None else (
                 f"nothing to remove ({n} detection{'s' if n != 1 else ''}, none selected)")
             return RemovalResult(image.copy(), hole, det, frac, "nothing_to_remove",
                                  f"{what}; image left untouched")
@@ -403,9 +409,49 @@ class PeopleRemover:
         self.fill(regions)
         for i, out in zip(todo, self.paste([images[i] for i in todo], regions)):
             results[i].output = out
+        for r in regions:
+            if r.fallback_colour is not None:
+                res = results[todo[r.image_index]]
+                res.fallback = (f"the hole leaves {r.known:.1%} of its region known (< {MIN_KNOWN_CONTEXT:.0%}), "
+                                f"nothing to fill from: filled with the mean colour of the image's known pixels"
+                                if holes[todo[r.image_index]].mean() < 1.0 else
+                                "the hole covers the whole image, nothing to fill from: filled with the "
+                                "image's mean colour")
+                res.message = (f"{res.message}; {res.fallback}" if res.message.startswith("warning")
+                               else f"warning: {res.fallback}")
         self.last_timings = {"detect": t_detect - t0, "masks": t_holes - t_detect,
                              "inpaint": time.perf_counter() - t_holes}
         return results
 
-    def remove_one(self, image, hole_mask=None):
-        return self.remove([image], None if hole_mask is None else [hole_mask])[0]
+
+
+class WholeImageRemover:
+    """``gone inpaint``'s test.py form (one --image, one --mask, a DeepFill inpainter, an image no
+    larger than the working size): Yu et al.'s test.py procedure instead of regions. The whole
+    image, cropped at the bottom/right to a multiple of 8 as test.py crops it, goes through the
+    network once (``DeepFillInpainter.fill_like_test_py``), and the output is test.py's: that
+    cropped size, test.py's composite and truncation. ``remove`` returns RemovalResults as
+    PeopleRemover's (oracle holes only)."""
+
+    def __init__(self, inpainter):
+        self.inpainter = inpainter
+
+    @property
+    def inpainter_description(self):
+        return f"{describe_inpainter(self.inpainter)}, whole image as Yu et al.'s test.py"
+
+    def remove(self, images, hole_masks):
+        results = []
+        for image, hole in zip(images, hole_masks):
+            hole = np.asarray(hole, bool)
+            frac = _masks.large_crop_fraction(hole)
+            if not hole.any():
+                results.append(RemovalResult(np.array(image, copy=True), hole, None, frac, "nothing_to_remove",
+                                             "the mask marks no hole (no pixel > 127); image left untouched"))
+                continue
+            out = self.inpainter.fill_like_test_py(image, hole)
+            message = f"inpainted {frac:.1%} of the image as test.py"
+            if out.shape != np.shape(image):
+                message += f" (cropped to {out.shape[0]}x{out.shape[1]}, a multiple of 8, as test.py does)"
+            results.append(RemovalResult(out, hole[:out.shape[0], :out.shape[1]], None, frac, "inpainted", message))
+        return results

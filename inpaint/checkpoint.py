@@ -26,7 +26,7 @@ import zipfile
 import numpy as np
 
 from gonefiles.weights import check_finite
-from inpaint.files import write_atomic
+from gonefiles.atomic import write_atomic
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 NATIVE_FORMAT = "gone-inpaint-v1"

@@ -14,7 +14,7 @@ import typing
 
 import yaml
 
-from inpaint.files import write_atomic
+from gonefiles.atomic import write_atomic
 
 DEFAULT_YAML = pathlib.Path(__file__).with_name("inpaint.yml")
 

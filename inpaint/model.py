@@ -68,7 +68,7 @@ def _check_image(image, index=None):
     return image
 
 
-def hole_crop_box(hole, margin=None, multiple=8):
+def hole_crop_box(hole, margin=None):
     """(top, left, bottom, right) of the hole's bounding box grown by `margin` pixels of context on
     each side (default: the larger hole side, at least 64), clipped to the image."""
     ys, xs = np.nonzero(hole)

@@ -54,7 +54,7 @@ import numpy as np
 from keras import ops
 
 from inpaint import losses as loss_lib
-from inpaint.files import write_atomic
+from gonefiles.atomic import write_atomic
 from inpaint.critics import assign_critic_weights, critic_variable_map, critics_from_config
 from inpaint.masks import MaskSampler
 

@@ -302,14 +302,10 @@ class MaskRCNN:
                 b_metas = np.stack([metas[i] for i in chunk] + [metas[chunk[0]]] * n_pad)
                 b_anchors = np.broadcast_to(anchors, (batch_size,) + anchors.shape)
                 detections, class_masks = self._predict(b_images, b_metas, b_anchors)
-                # unmold_detections indexes mrcnn_mask[..., class_id]: a broadcast view of the
-                # already selected masks gives the same values without copying K planes
-                n_cls = config.NUM_CLASSES
+                # the graph already selected each detection's class mask (SelectClassMasks)
                 for j, i in enumerate(chunk):
-                    mrcnn_mask = np.broadcast_to(class_masks[j][..., None],
-                                                 class_masks[j].shape + (n_cls,))
-                    rois, class_ids, scores, masks = transform.unmold_detections(
-                        detections[j], mrcnn_mask, images[i].shape, molded[i].shape, windows[i], mask_paste)
+                    rois, class_ids, scores, masks = transform.unmold_class_masks(
+                        detections[j], class_masks[j], images[i].shape, molded[i].shape, windows[i], mask_paste)
                     results[i] = {"rois": rois, "class_ids": class_ids, "scores": scores, "masks": masks}
                 if progress is not None:
                     progress.add(len(chunk))

@@ -172,12 +172,22 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape, image_shape,
     Returns boxes int32 [n, 4], class_ids int32 [n], scores float32 [n], masks bool [H, W, n];
     detections whose box has zero area in original pixels are dropped.
     """
+    zero_ix = np.where(detections[:, 4] == 0)[0]
+    n = zero_ix[0] if zero_ix.shape[0] > 0 else detections.shape[0]
+    class_masks = mrcnn_mask[np.arange(n), :, :, detections[:n, 4].astype(np.int32)]
+    return unmold_class_masks(detections, class_masks, original_image_shape, image_shape, window, mask_paste)
+
+
+def unmold_class_masks(detections, class_masks, original_image_shape, image_shape, window, mask_paste="numpy"):
+    """``unmold_detections`` for masks already selected by class (``SelectClassMasks``, as
+    ``MaskRCNN.detect`` gets them from the graph): class_masks [N, h, w], the mask of each
+    detection row's own class (rows past the detections are ignored)."""
     if mask_paste not in ("numpy", "device"):
         raise ValueError(f"mask_paste must be 'numpy' or 'device', got {mask_paste!r}")
     zero_ix = np.where(detections[:, 4] == 0)[0]
     n = zero_ix[0] if zero_ix.shape[0] > 0 else detections.shape[0]
     boxes, class_ids, scores, keep = unmold_boxes(detections[:n], original_image_shape, image_shape, window)
-    masks = mrcnn_mask[np.arange(n), :, :, detections[:n, 4].astype(np.int32)][keep]
+    masks = np.asarray(class_masks)[:n][keep]
     height, width = (int(s) for s in original_image_shape[:2])
     if not len(class_ids):
         return boxes, class_ids, scores, np.zeros((height, width, 0), dtype=bool)

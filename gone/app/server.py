@@ -12,7 +12,7 @@ ignored) under opaque ids too.
 Same bytes as the CLI: the hole is ``gone.subject.hole_without`` of the instances set to
 *remove* (the pipeline's hole strategy) plus the brush minus the eraser, the pipeline is
 ``PeopleRemover.remove`` with that hole, and the file is written by ``gone remove``'s writer
-(``gone.cli.write_job_outputs``), so the same photo, choices and inpainter give the same bytes as
+(``gone.outputs.write_job_outputs``), so the same photo, choices and inpainter give the same bytes as
 ``gone remove`` (``--keep subject`` or ``--masks`` with the same hole).
 """
 from __future__ import annotations
@@ -116,7 +116,7 @@ class Engine:
 
     def remove(self, rgb, hole, inpainter_kind, **pipeline_options):
         """``PeopleRemover.remove`` of one image with a given hole: (result, inpainter line)."""
-        from gone.cli import build_inpainter
+        from gone.options import build_inpainter
         from gone.pipeline import LargeCropWarning, PeopleRemover
         self._enter()
         try:
@@ -595,7 +595,7 @@ def create_app(photos_dir=None, detector=None, loopback_only=True, workdir=None,
 
     @app.post("/api/remove")
     def api_remove():
-        from gone.cli import OutputJob, output_ext_for, write_job_outputs
+        from gone.outputs import OutputJob, output_ext_for, write_job_outputs
         from gone.io import write_bytes_atomic
         s = session()
         data = body()

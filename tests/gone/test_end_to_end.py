@@ -37,16 +37,18 @@ def test_api_bookkeeping(real_cli_remover, make_scene):
     assert res.status == ("inpainted" if res.hole_mask.any() else "nothing_to_remove")
 
 
-def test_cli_on_synthetic_scenes(real_cli_remover, tmp_path, monkeypatch, capsys):
+def test_cli_on_synthetic_scenes(real_cli_remover, mrcnn_reference_weights, deepfill_release_ckpt, tmp_path,
+                                 monkeypatch, capsys):
     from data_prep import synth
-    from gone import cli
+    from gone import cli, options
     ann = synth.generate(tmp_path / "synth", n_scenes=2, seed=0, height=96, width=128, progress=False)
     images = sorted((ann.parent / "images").iterdir())
     assert len(images) == 2
-    monkeypatch.setattr(cli, "build_remover", lambda args: real_cli_remover)
+    monkeypatch.setattr(options, "build_remover", lambda args, setup=None: real_cli_remover)
     out = tmp_path / "out"
     rc = cli.main(["remove", str(ann.parent / "images"), "-o", str(out), "--save-masks", "-q",
-                   "--classes", "all", "--min-score", "0"])
+                   "--classes", "all", "--min-score", "0", "--mrcnn-weights", str(mrcnn_reference_weights),
+                   "--inpaint-checkpoint", str(deepfill_release_ckpt)])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert "0 failed" in captured.out

@@ -46,7 +46,7 @@ def test_bomb_mask_in_gone_remove_is_one_line_and_the_batch_goes_on(tmp_path, ma
     lines = [ln for ln in captured.err.splitlines() if "b.png" in ln]
     assert len(lines) == 1 and "mask too large" in lines[0], captured.err
     assert "2 inpainted" in captured.out and "1 failed" in captured.out
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
+    assert sorted(p.name for p in out.iterdir()) == [".gone-manifest.json", "a.png", "c.png"]
 
 
 def test_bomb_mask_in_gone_inpaint_is_one_line(tmp_path, make_scene, capsys):
@@ -71,7 +71,7 @@ def test_bomb_mask_in_gone_inpaint_is_one_line(tmp_path, make_scene, capsys):
     captured = capsys.readouterr()
     assert rc == 1 and "Traceback" not in captured.err
     assert "p.png: mask too large" in captured.err and "1 inpainted" in captured.out
-    assert sorted(p.name for p in out.iterdir()) == ["q.png"]
+    assert sorted(p.name for p in out.iterdir()) == [".gone-manifest.json", "q.png"]
 
 
 def test_mask_size_compared_with_the_header_before_decoding(tmp_path, monkeypatch):

@@ -69,16 +69,21 @@ def test_checkpoint_with_a_classical_kind_is_refused(tmp_path):
         make_inpainter("telea", checkpoint=tmp_path)
 
 
+def _fill1(ip, img, hole):
+    """One image through the inpainter's network-ready batch interface."""
+    (out,) = ip.fill(img[None], hole[None])
+    return out
+
+
 @pytest.mark.parametrize("kind", ["patchmatch", "telea", "ns"])
-def test_fill_keeps_the_outside_and_fills_flat_colour_exactly(kind):
+def test_fill_fills_flat_colour_exactly(kind):
     img = np.full((40, 40, 3), (90, 140, 30), np.uint8)
     img[10:20, 10:20] = 255          # something to remove
     hole = np.zeros((40, 40), bool)
     hole[8:22, 8:22] = True
     ip = make_inpainter(kind)
-    out = ip.inpaint(img, hole)
+    out = _fill1(ip, img, hole)
     assert out.dtype == np.uint8 and out.shape == img.shape
-    np.testing.assert_array_equal(out[~hole], img[~hole])
     # PatchMatch copies known pixels; diffusion rounds a little at each step.
     atol = 0 if kind == "patchmatch" else 3
     np.testing.assert_allclose(out[hole], np.broadcast_to([90, 140, 30], out[hole].shape), atol=atol)
@@ -87,9 +92,9 @@ def test_fill_keeps_the_outside_and_fills_flat_colour_exactly(kind):
 def test_patchmatch_is_deterministic_and_copies_texture():
     img, hole = _stripes(), _hole()
     pm = make_inpainter("patchmatch", seed=3)
-    a = pm.inpaint(img, hole)
-    np.testing.assert_array_equal(a, make_inpainter("patchmatch", seed=3).inpaint(img, hole))
-    telea = make_inpainter("telea").inpaint(img, hole)
+    a = _fill1(pm, img, hole)
+    np.testing.assert_array_equal(a, _fill1(make_inpainter("patchmatch", seed=3), img, hole))
+    telea = _fill1(make_inpainter("telea"), img, hole)
     err_pm = np.abs(a[hole].astype(int) - img[hole]).mean()
     err_telea = np.abs(telea[hole].astype(int) - img[hole]).mean()
     # PatchMatch copies the stripes from the known part; diffusion smears them.
@@ -99,15 +104,15 @@ def test_patchmatch_is_deterministic_and_copies_texture():
 def test_batch_empty_hole_and_bad_input():
     ip = make_inpainter("ns")
     img, hole = _stripes(), _hole()
-    outs = ip.inpaint_batch([img, img], [hole, np.zeros_like(hole)])
-    np.testing.assert_array_equal(outs[0], ip.inpaint(img, hole))
+    outs = ip.fill(np.stack([img, img]), np.stack([hole, np.zeros_like(hole)]))
+    np.testing.assert_array_equal(outs[0], _fill1(ip, img, hole))
     np.testing.assert_array_equal(outs[1], img)
-    with pytest.raises(InpainterError, match="hole is"):
-        ip.inpaint(img, hole[:10])
+    with pytest.raises(InpainterError, match="holes of shape"):
+        ip.fill(img[None], hole[None, :10])
     with pytest.raises(InpainterError, match="RGB uint8"):
-        ip.inpaint(img.astype(np.float32), hole)
-    with pytest.raises(InpainterError, match="2 images but 1 holes"):
-        ip.inpaint_batch([img, img], [hole])
+        ip.fill(img[None].astype(np.float32), hole[None])
+    with pytest.raises(InpainterError, match="RGB uint8 N x H x W x 3"):
+        ip.fill(img, hole)
 
 
 def test_patchmatch_is_deterministic_across_threads():
@@ -116,7 +121,20 @@ def test_patchmatch_is_deterministic_across_threads():
     img, hole = _stripes(), _hole()
     pms = [make_inpainter("patchmatch", seed=s) for s in (1, 2, 1, 2)]
     with ThreadPoolExecutor(4) as pool:
-        outs = list(pool.map(lambda ip: ip.inpaint(img, hole), pms))
+        outs = list(pool.map(lambda ip: _fill1(ip, img, hole), pms))
     np.testing.assert_array_equal(outs[0], outs[2])
     np.testing.assert_array_equal(outs[1], outs[3])
-    np.testing.assert_array_equal(outs[0], make_inpainter("patchmatch", seed=1).inpaint(img, hole))
+    np.testing.assert_array_equal(outs[0], _fill1(make_inpainter("patchmatch", seed=1), img, hole))
+
+
+def test_deepfill_is_the_models_network_ready_fill(tmp_path, fake_leaves):
+    """make_inpainter's DeepFill hands the batch to InpaintModel.fill as it is (no second crop,
+    pad or composite)."""
+    ip = make_inpainter("deepfill", checkpoint=fake_leaves["deepfill_npz"])
+    images = np.stack([_stripes(64, 64)] * 2)
+    holes = np.zeros((2, 64, 64), bool)
+    holes[:, 16:40, 8:30] = True
+    out = ip.fill(images, holes)
+    (model,) = fake_leaves["inpaint_models"]
+    assert model.batches == [((2, 64, 64, 3), (2, 64, 64))]
+    np.testing.assert_array_equal(out, model.fill(images, holes))

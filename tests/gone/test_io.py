@@ -92,7 +92,7 @@ def test_failed_write_leaves_no_temp(tmp_path):
         raise Boom()
 
     with pytest.raises(Boom):
-        gio._atomic_save(tmp_path / "out.png", save)
+        gio.write_fileobj_atomic(tmp_path / "out.png", save)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from gone import cli, masks
+from gone import cli, masks, options
 from gone.io import load_image, write_image_atomic
 from gone.pipeline import PeopleRemover
 
@@ -36,8 +36,9 @@ def _exif(orientation):
 
 
 @pytest.mark.parametrize("fmt, ext", [("JPEG", ".jpg"), ("PNG", ".png"), ("WEBP", ".webp")])
-def test_gone_remove_keeps_exif_and_icc(tmp_path, make_scene, fake_inpainter_cls, monkeypatch, fmt, ext):
-    monkeypatch.setattr(cli, "build_remover", lambda args: PeopleRemover(BoxDetector(), fake_inpainter_cls()))
+def test_gone_remove_keeps_exif_and_icc(tmp_path, make_scene, fake_inpainter_cls, fake_leaves, monkeypatch, fmt, ext):
+    monkeypatch.setattr(options, "build_remover",
+                        lambda args, setup=None: PeopleRemover(BoxDetector(), fake_inpainter_cls()))
     upright = make_scene()
     stored = np.ascontiguousarray(np.rot90(upright, 1))        # orientation 6: turn 90 CW to show
     (tmp_path / "in").mkdir()

@@ -80,11 +80,12 @@ def test_batches_follow_detector_batch_size(make_scene, fake_detector_cls, fake_
     det = fake_detector_cls(batch_size=2)
     imgs = [make_scene(people=((10 + i, 10, 40, 30),)) for i in range(3)]
     results = PeopleRemover(det, fake_inpainter, batch_size=2).remove(imgs)
-    assert det.calls == [2, 2]                 # last chunk padded to the fixed batch
+    assert det.calls == [2, 1]                 # no padding here: MaskRCNN.detect pads itself
     assert len(results) == 3 and all(r.status == "inpainted" for r in results)
     for r, im in zip(results, imgs):
         _outside_identical(r, im)
-    assert fake_inpainter.batch_calls >= 1     # same-shape regions went through inpaint_batch
+    # three regions of one shape: fill batches of 2 and 1
+    assert len(set(fake_inpainter.shapes)) == 1 and fake_inpainter.batch_calls == 2
 
 
 def test_oracle_masks_need_no_detector(make_scene, fake_inpainter):
@@ -140,14 +141,14 @@ def test_grow_stays_inside_image():
 
 
 def test_inpainter_given_as_a_kind(make_scene, monkeypatch, fake_inpainter):
-    from gone import pipeline
+    from gone import inpainters
     made = []
 
     def make(kind, checkpoint=None):
         made.append((kind, checkpoint))
         fake_inpainter.description = f"fake {kind}"
         return fake_inpainter
-    monkeypatch.setattr(pipeline, "make_inpainter_for", make)
+    monkeypatch.setattr(inpainters, "make_inpainter", make)
     img = make_scene(people=())
     hole = np.zeros(img.shape[:2], bool)
     hole[30:50, 40:70] = True
@@ -160,3 +161,22 @@ def test_inpainter_given_as_a_kind(make_scene, monkeypatch, fake_inpainter):
     assert len(made) == 1
     assert PeopleRemover(None, fake_inpainter).inpainter is fake_inpainter   # objects as before
     assert PeopleRemover().inpainter_description == "fake auto"              # default: auto
+
+
+@pytest.mark.parametrize("known_rows", [0, 1])
+def test_a_hole_without_context_gets_the_documented_fallback(make_scene, known_rows):
+    """PatchMatch has nothing to copy from a region that is all hole (it would fill it black):
+    such a region (< MIN_KNOWN_CONTEXT known) is filled with the mean colour of the image's known
+    pixels (of the whole image when nothing is known) and the result says so."""
+    from gone.inpainters import make_inpainter
+    from gone.pipeline import MIN_KNOWN_CONTEXT
+    img = make_scene(h=128, w=128, people=())
+    hole = np.ones(img.shape[:2], bool)
+    hole[:known_rows] = False          # one known row of 128: 0.8 % < 1 %
+    assert (~hole).mean() < MIN_KNOWN_CONTEXT
+    (res,) = PeopleRemover(None, make_inpainter("patchmatch")).remove([img], hole_masks=[hole])
+    expected = np.round((img[~hole] if known_rows else img.reshape(-1, 3)).mean(0)).astype(np.uint8)
+    np.testing.assert_array_equal(res.output[hole], np.broadcast_to(expected, res.output[hole].shape))
+    _outside_identical(res, img)
+    assert res.status == "inpainted" and res.message.startswith("warning: ") and res.fallback
+    assert ("whole image" in res.fallback) == (known_rows == 0)

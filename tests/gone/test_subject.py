@@ -58,10 +58,9 @@ def test_hole_without_nothing_kept_is_the_pipeline_hole(strategy, make_scene):
 
 
 @pytest.fixture
-def oracle_models(monkeypatch, fake_detector_cls):
-    """The real build_remover, with the colour-keyed fake detector instead of Mask R-CNN."""
-    monkeypatch.setattr(models, "check_detector_weights", lambda *a, **k: [])
-    monkeypatch.setattr(models, "load_detector", lambda path, **k: fake_detector_cls())
+def oracle_models(fake_leaves):
+    """The real build_remover, with the colour-keyed fake Mask R-CNN (conftest.fake_leaves)."""
+    return fake_leaves
 
 
 def test_gone_remove_keep_subject(tmp_path, make_scene, oracle_models, capsys):
@@ -70,8 +69,7 @@ def test_gone_remove_keep_subject(tmp_path, make_scene, oracle_models, capsys):
     (tmp_path / "in").mkdir()
     Image.fromarray(image).save(tmp_path / "in" / "p.png")
     Image.fromarray(make_scene(people=(big,))).save(tmp_path / "in" / "alone.png")
-    base = ["remove", str(tmp_path / "in"), "--inpainter", "telea", "--save-masks", "-q",
-            "--mrcnn-weights", str(tmp_path / "fake.h5")]
+    base = ["remove", str(tmp_path / "in"), "--inpainter", "telea", "--save-masks", "-q"]
     assert cli.main(base + ["-o", str(tmp_path / "keep"), "--keep", "subject"]) == 0
     assert cli.main(base + ["-o", str(tmp_path / "all")]) == 0
     hole_keep = np.asarray(Image.open(tmp_path / "keep" / "p_mask.png")) == 255
