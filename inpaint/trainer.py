@@ -381,7 +381,8 @@ class InpaintTrainer:
 
     def critic_update(self, batch, mask, tl, alpha_local, alpha_global):
         """One critic Adam step on a B x H x W x 3 BGR [0, 255] batch; returns the loss scalars
-        (computed before the update)."""
+        (computed before the update). On JAX the step updates the trainer's own state (donating
+        its buffers): call ``sync_to_keras`` before reading the Keras variables."""
         batch = np.asarray(batch, np.float32)
         mask = np.asarray(mask, np.float32)
         tl = np.asarray(tl, np.int32)
