@@ -39,9 +39,9 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # `python experiments/x.py` without `pip install -e .`
     sys.path.insert(0, str(REPO_ROOT))
 
-from gone import quiet as _quiet  # noqa: E402  (TensorFlow's start-up noise, before TF loads)
+from gonefiles import quiet as _quiet  # noqa: E402
 
-_quiet.set_backend_environment()
+_quiet.quiet_backend_import()   # before anything loads TensorFlow
 
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
@@ -204,9 +204,6 @@ def load_inpainter(checkpoint=None, kind="auto"):
     if checkpoint and not pathlib.Path(checkpoint).exists() and not pathlib.Path(
             str(checkpoint) + ".index").exists():
         raise ExperimentError(f"inpainting checkpoint not found: {checkpoint}")
-    if kind == "deepfill-random":   # the others load the backend through gone.models (quietly)
-        from gone.quiet import import_backend_quietly
-        import_backend_quietly()
     try:
         inpainter = make_inpainter(kind, checkpoint=checkpoint)
     except InpainterError as err:
@@ -379,4 +376,5 @@ def run_script(run, get_config, script_name, argv):
     errors."""
     def body():
         return run(config_from_flags(get_config), environment_from_flags(script_name))
+    _quiet.filter_native_stderr()   # TensorFlow's start-up and run-time notes ("remapper failed")
     return run_main(body, argv)

@@ -50,6 +50,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from gonefiles.quiet import progbar as quiet_progbar
 from inpaint import losses as loss_lib
 from inpaint.files import write_atomic
 from inpaint.critics import assign_critic_weights, critic_variable_map, critics_from_config
@@ -476,7 +477,7 @@ class InpaintTrainer:
             raise ValueError(f"dataset batch size {dataset.batch_size} != BATCH_SIZE {self.batch_size}")
         next_batch = self._batch_reader(dataset)
         next_critic_batch = self._critic_reader(dataset)
-        progbar = keras.utils.Progbar(total, stateful_metrics=list(SCALAR_KEYS), verbose=self.verbose)
+        progbar = quiet_progbar(total, stateful_metrics=list(SCALAR_KEYS), verbose=self.verbose)
         progbar.update(self.step)
         stopped_early = False
         last_snapshot_step = None
