@@ -7,8 +7,9 @@ Command (the README's main job; offline):
     python experiments/table2_crop_strategy.py --smoke                       # 3 scenes 64x96
     python experiments/table2_crop_strategy.py --set synth.scenes=50 --set dilation=0.1
 
-Cost: about a minute on 2 CPU cores with PatchMatch (12 scenes x 4 holes, ~5 s per scene);
-with DeepFill v1 weights about twice that; with Mask R-CNN (`--masks model`) add ~7 s per image.
+Cost: 39 s wall on a 2-core CPU machine at load 1.5-2 (README, 2026-12-02), 63-143 s at load
+5-9 (2026-12-03), with PatchMatch (12 scenes x 4 holes); with Mask R-CNN (`--masks model`) add
+~7 s per image (one detection per image, shared by the four holes).
 
 With no flags it generates 12 synthetic scenes (data_prep.synth, 256x320, seed 0), takes the
 ground-truth person and held-object masks (oracle: a perfect detector) unless Mask R-CNN weights

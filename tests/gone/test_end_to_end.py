@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytestmark = [pytest.mark.slow, pytest.mark.jax]  # backend-neutral; ~80 s per backend
+# TensorFlow only: the wiring is backend-neutral and both models are golden-tested on JAX too
+# (tests/mrcnn/test_full_model_reference.py, tests/inpaint/test_generator_reference.py); ~80 s
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
