@@ -145,20 +145,26 @@ def test_native_round_trip(tmp_path, deepfill_release_ckpt):
 
 
 @pytest.mark.jax
-def test_convert_command(tmp_path, deepfill_full_ckpt):
+def test_convert_command(tmp_path, deepfill_full_ckpt):   # the real `python -m` entry point
     dst = tmp_path / "deepfill.npz"
     done = subprocess.run([sys.executable, "-m", "inpaint.convert", str(deepfill_full_ckpt), str(dst),
                            "--with-critics"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     loaded, manifest = load_native(dst)
     assert len(loaded) == 104 and "source" in manifest["extra"]
-    bad = subprocess.run([sys.executable, "-m", "inpaint.convert", str(tmp_path / "none"), str(dst)],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2 and "error: no TF checkpoint" in bad.stderr
-    assert "Traceback" not in bad.stderr
 
 
-@pytest.mark.jax
+
+def test_convert_command_refuses_a_missing_checkpoint(tmp_path, capsys):
+    from inpaint import convert
+
+    assert convert.main([str(tmp_path / "none"), str(tmp_path / "deepfill.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "error: no TF checkpoint" in err and "Traceback" not in err
+    assert not (tmp_path / "deepfill.npz").exists()
+
+
+# not marked jax: it runs JAX in its own process whatever the suite's backend, so once is enough
 def test_yu_checkpoint_usable_without_tensorflow(deepfill_release_ckpt):
     pytest.importorskip("jax")
     script = (
