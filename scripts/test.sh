@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command: the whole suite on TensorFlow (the default backend), then the
-# backend-neutral subset (marker `jax`) on JAX. Extra arguments go to both pytest runs.
+# tests of Keras code (marker `jax`) on JAX. Extra arguments go to both pytest runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 KERAS_BACKEND=tensorflow python3 -m pytest -q "$@"; tf_rc=$?

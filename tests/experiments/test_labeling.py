@@ -9,7 +9,7 @@ import pytest
 
 from gone import labeling
 
-pytestmark = pytest.mark.jax
+# no Keras: the TensorFlow run covers it (the `jax` subset is for code on the backend)
 
 ALICE = {"a1": "solid", "a2": "striped", "a3": "good", "b1": "solid", "b2": "okay",
          "b3": "good", "c1": "striped", "c2": "good", "c3": "okay"}
