@@ -134,8 +134,9 @@ def quiet_backend_import():
     """The backend environment defaults, and the process's first import of Keras / TensorFlow /
     JAX (whoever makes it) quiet: what ``gone``, ``mrcnn`` and ``inpaint`` run on import."""
     set_backend_environment()
-    if not any(m in sys.modules for m in BACKEND_MODULES) and not any(isinstance(f, _QuietKerasImport)
-                                              for f in sys.meta_path):
+    loaded = any(m in sys.modules for m in BACKEND_MODULES)
+    hooked = any(isinstance(f, _QuietKerasImport) for f in sys.meta_path)
+    if not loaded and not hooked:
         sys.meta_path.insert(0, _QuietKerasImport())
 
 
