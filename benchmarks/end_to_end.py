@@ -43,7 +43,9 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from gonefiles.quiet import quiet_backend_import  # noqa: E402
+
+quiet_backend_import()   # TF's environment defaults, a quiet first `import keras`
 
 
 # -- dilation study ---------------------------------------------------------------------------------

@@ -22,8 +22,10 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+from gonefiles.quiet import quiet_backend_import  # noqa: E402
+
+quiet_backend_import()   # TF's environment defaults, a quiet first `import keras`
 
 
 def main(argv=None):

@@ -38,7 +38,9 @@ import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from gonefiles.quiet import quiet_backend_import  # noqa: E402
+
+quiet_backend_import()   # TF's environment defaults, a quiet first `import keras`
 
 import numpy as np  # noqa: E402
 
@@ -241,7 +243,7 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     start = time.time()
     rows = []
-    for index in tqdm(range(args.scenes), desc="scenes", unit="scene"):
+    for index in tqdm(range(args.scenes), desc="scenes", unit="scene", disable=None):
         path = work / f"scene_{index:05d}.json"
         row = json.loads(path.read_text()) if path.is_file() else None
         if row is not None and not all(f"{s}|{k}" in row["results"] for s in STRATEGIES

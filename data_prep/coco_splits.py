@@ -223,7 +223,7 @@ def build_splits(coco_dir, seed: int = 0, sizes=None, subset: str = "val2014",
     if progress and pool:
         from tqdm import tqdm
 
-        iterator = tqdm(pool, desc="large-crop fractions", unit="img", leave=False)
+        iterator = tqdm(pool, desc="large-crop fractions", unit="img", leave=False, disable=None)
     for i in iterator:
         fractions[i] = large_crop_fraction_gt(coco, i)
         if detector is not None:

@@ -124,7 +124,8 @@ def build_paste_back(coco_dir, out_dir, n_images=100, seed=0, subset="val2014", 
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(iterator, total=len(chosen), desc="paste-back", unit="img", leave=False)
+        iterator = tqdm(iterator, total=len(chosen), desc="paste-back", unit="img", leave=False,
+                        disable=None)
     for k, target_id in iterator:
         info = coco.imgs[target_id]
         clean = _read_rgb(image_dir / info["file_name"])

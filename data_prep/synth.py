@@ -496,7 +496,7 @@ def generate(out_dir, n_scenes: int, seed: int = 0, height: int = 256, width: in
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(iterator, desc="synthetic scenes", unit="scene", leave=False)
+        iterator = tqdm(iterator, desc="synthetic scenes", unit="scene", leave=False, disable=None)
     for index in iterator:
         scene = make_scene(seed, index, height, width)
         name = scene_file_name(index)

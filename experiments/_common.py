@@ -1,304 +1,187 @@
-"""Shared absl flags, data sources and the run loop of the paper's experiments.
+"""Shared flags, configuration, models and the evaluator of the paper's experiments.
 
-Flags shared by every experiment script:
+Configuration is explicit, in the manner of big_vision: every experiment script has
+`get_config(arg)` (arg None = the paper's setting, "smoke" = tiny images on the synthetic set,
+what the tests run; the training scripts also have "runlocal") returning a plain dict, and
+`run(cfg, env)`; `--set key=value` overrides fields (dotted keys reach into nested dicts); the
+dict is recorded in run_info.json. Flags read once into an `Environment` (where things are):
 
-  --coco_dir            COCO 2014 root (val2014/, annotations/); unset = the synthetic benchmark
-  --split               split name(s), comma separated (coco: a data_prep.coco_splits split or a
-                        manifest path; synthetic / --benchmark_dir: ignored except for names)
+  --coco_dir            COCO 2014 root (val2014/, annotations/); unset = the synthetic set
+  --benchmark_dir       a COCO-format set with clean backgrounds (data_prep.synth / paste_back)
+  --splits_dir          data_prep.coco_splits manifests (default <coco_dir>/gone_splits)
   --mrcnn_weights       Mask R-CNN .h5 (default: gone.weights cache, if present)
   --inpaint_checkpoint  DeepFill v1 checkpoint (default: gone.weights cache)
-  --inpainter           auto | deepfill | deepfill-random | patchmatch | telea | ns (default auto:
-                        DeepFill v1 with the checkpoint given or cached, else PatchMatch; random
-                        DeepFill weights only with deepfill-random; gone.inpainters)
   --output_dir          where everything is written (default: outputs/<script>)
-  --limit               at most this many images per split
-  --seed                seed of the synthetic set, the COCO splits and the labeling-sheet shuffle
-  --masks               model | oracle (default: model if Mask R-CNN weights are found)
+  --runs_dir            training runs (default <output_dir>/runs)
+  --quiet               no progress bars
+and shorthands for config fields of the same name, where the script's config has them:
+  --split, --limit, --seed, --inpainter (auto | deepfill | deepfill-random | patchmatch | telea |
+  ns; auto = DeepFill v1 with the checkpoint given or cached, else PatchMatch), --masks (model |
+  oracle; default model when Mask R-CNN weights are found).
+
+Evaluation (`evaluate`): every image goes through `gone.pipeline.PeopleRemover.remove`, the
+procedure of `gone remove` (detect -> hole -> crop, scale, pad -> fill -> paste back), with the
+detector being Mask R-CNN (`masks` "model") or the ground truth (`OracleDetector`).
 
 Every output file is written atomically (temp file + rename).
 """
 from __future__ import annotations
 
-import csv
+import copy
 import dataclasses
-import io
+import hashlib
 import json
-import math
-import os
 import pathlib
 import sys
 import time
-
-# TensorFlow's C++ start-up chatter hides the progress output, and mrcnn's reference numerics
-# are TF's Eigen kernels (oneDNN off, mrcnn/__init__.py): both before anything loads TensorFlow
-# (gone/quiet.py); users can still override them.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # `python experiments/x.py` without `pip install -e .`
     sys.path.insert(0, str(REPO_ROOT))
 
+from gonefiles import quiet as _quiet  # noqa: E402
+
+_quiet.quiet_backend_import()   # before anything loads TensorFlow
+
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
+
+# the data and report modules (_data, _report); the names the scripts use are re-exported
+from _data import (DataSource, ExperimentError, load_data,  # noqa: E402,F401
+                   oracle_detections, read_rgb)
+from _report import (RANDOM_WEIGHTS_BANNER, figure_grid, write_csv_atomic,  # noqa: E402,F401
+                     write_outputs)
+from _report import (EVAL_DONE_JSON, EXPERIMENT_FILES, FIG3_CSV, FIG3_PNG,  # noqa: E402,F401
+                     FIG7_CSV, FIG7_PNG, FIGURE_PNG, INDEX_MD, LABELING_KEY_CSV, LABELING_SHEET_CSV,
+                     LEARNING_CURVES_PNG, PER_IMAGE_CSV, RUN_INFO_JSON, SUMMARY_CSV, SUMMARY_MD,
+                     TABLE6_CSV, TABLE6_MD, TABLE6_RUN_INFO_JSON)
+from gone.io import write_text_atomic  # noqa: E402,F401
 from gone.inpainters import INPAINTER_KINDS  # noqa: E402
-from gone.io import write_bytes_atomic, write_text_atomic  # noqa: E402
 from gone.models import DEFAULT_MIN_SCORE  # noqa: E402
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("coco_dir", None, "COCO 2014 root; unset = the synthetic benchmark")
-flags.DEFINE_string("split", None, "split name(s), comma separated, or manifest path(s)")
-flags.DEFINE_string("mrcnn_weights", None, "Mask R-CNN weights (.h5); default: cached weights")
-flags.DEFINE_string("inpaint_checkpoint", None,
-                    "DeepFill v1 checkpoint; default: cached (gone weights)")
-flags.DEFINE_enum("inpainter", "auto", list(INPAINTER_KINDS),
-                  "what fills the holes (gone.inpainters.make_inpainter); auto = DeepFill v1 when "
-                  "a checkpoint is given or cached, else PatchMatch")
-flags.DEFINE_string("output_dir", None, "output folder (default: outputs/<script name>)")
-flags.DEFINE_integer("limit", None, "at most this many images per split")
-flags.DEFINE_integer("seed", 0, "seed (synthetic scenes, COCO splits, labeling shuffle)")
-flags.DEFINE_enum("masks", None, ["model", "oracle"],
-                  "hole source: Mask R-CNN detections or ground-truth person masks "
-                  "(default: model if Mask R-CNN weights are found, else oracle)")
 flags.DEFINE_string("benchmark_dir", None,
                     "a COCO-format set with clean backgrounds (data_prep.synth or "
                     "data_prep.paste_back output) instead of the generated synthetic set")
 flags.DEFINE_string("splits_dir", None,
                     "folder of data_prep.coco_splits manifests (default: <coco_dir>/gone_splits;"
                     " built on the fly when absent)")
-flags.DEFINE_integer("synth_scenes", 12, "number of synthetic scenes")
-flags.DEFINE_integer("synth_height", 256, "synthetic scene height")
-flags.DEFINE_integer("synth_width", 320, "synthetic scene width")
-flags.DEFINE_string("dilation", None, "dilation of the 'dilated' strategy (pixels or fraction; "
-                    "default gone.masks.DEFAULT_DILATION)")
-flags.DEFINE_float("min_score", DEFAULT_MIN_SCORE, "minimum Mask R-CNN score of a person (model masks)")
-flags.DEFINE_integer("figure_rows", 4, "images shown in the figure")
-flags.DEFINE_bool("oracle_relics", False,
-                  "oracle masks on the synthetic set also cover each person's shadow and held "
-                  "object (the ideal hole); default: the person masks only")
+flags.DEFINE_string("mrcnn_weights", None, "Mask R-CNN weights (.h5); default: cached weights")
+flags.DEFINE_string("inpaint_checkpoint", None,
+                    "DeepFill v1 checkpoint; default: cached (gone weights)")
+flags.DEFINE_string("output_dir", None, "output folder (default: outputs/<script name>)")
+flags.DEFINE_string("runs_dir", None, "folder of the training runs (default <output_dir>/runs); "
+                                      "reproduce_paper.py shares one between the tables")
+flags.DEFINE_bool("quiet", False, "no progress bars")
+flags.DEFINE_bool("smoke", False, "get_config('smoke'): tiny images, the synthetic set (what the "
+                                  "tests run)")
+flags.DEFINE_bool("runlocal", False, "get_config('runlocal'): a short real-size run")
+flags.DEFINE_multi_string("set", [], "override a config field: --set key=value (dotted keys for "
+                                      "nested fields, values parsed as JSON when they parse)")
+# shorthands for the config fields of the same name
+flags.DEFINE_string("split", None, "config 'split': split name(s), comma separated, or manifest "
+                                   "path(s)")
+flags.DEFINE_integer("limit", None, "config 'limit': at most this many images per split")
+flags.DEFINE_integer("seed", 0, "config 'seed' (synthetic scenes, COCO splits, labeling shuffle)")
+flags.DEFINE_enum("inpainter", "auto", list(INPAINTER_KINDS),
+                  "config 'inpainter' (gone.inpainters.make_inpainter); auto = DeepFill v1 when "
+                  "a checkpoint is given or cached, else PatchMatch")
+flags.DEFINE_enum("masks", None, ["model", "oracle"],
+                  "config 'masks': Mask R-CNN detections or ground-truth person masks "
+                  "(default: model if Mask R-CNN weights are found, else oracle)")
 
-RANDOM_WEIGHTS_BANNER = "RANDOM INPAINTING WEIGHTS: results are meaningless"
-
-# The files the experiment scripts write into an --output_dir (paths relative to it). The writers
-# use these names and EXPERIMENT_FILES lists them all, so that a script run afterwards
-# (make_table.py --table_name) never writes over an experiment's own file.
-PER_IMAGE_CSV = "per_image.csv"
-LABELING_SHEET_CSV = "labeling_sheet.csv"
-LABELING_KEY_CSV = "private/labeling_key.csv"
-FIGURE_PNG = "figure.png"
-SUMMARY_MD = "summary.md"
-SUMMARY_CSV = "summary.csv"
-RUN_INFO_JSON = "run_info.json"
-EVAL_DONE_JSON = "eval_done.json"                  # _training.evaluate
-LEARNING_CURVES_PNG = "learning_curves.png"        # fig5_learning_rate.py
-FIG3_PNG, FIG3_CSV = "figure3_label_examples.png", "figure3_label_examples.csv"
-FIG7_PNG, FIG7_CSV = "figure7_error_samples.png", "figure7_error_samples.csv"
-TABLE6_MD, TABLE6_CSV, TABLE6_RUN_INFO_JSON = "table6.md", "table6.csv", "run_info_table6.json"
-INDEX_MD = "index.md"                              # reproduce_paper.py (its root folder)
-EXPERIMENT_FILES = (PER_IMAGE_CSV, LABELING_SHEET_CSV, LABELING_KEY_CSV, FIGURE_PNG, SUMMARY_MD,
-                    SUMMARY_CSV, RUN_INFO_JSON, EVAL_DONE_JSON, LEARNING_CURVES_PNG, FIG3_PNG, FIG3_CSV,
-                    FIG7_PNG, FIG7_CSV, TABLE6_MD, TABLE6_CSV, TABLE6_RUN_INFO_JSON, INDEX_MD)
-
-
-class ExperimentError(Exception):
-    """Bad flags or inputs; printed as one clear line."""
+SHORTHAND_FIELDS = ("split", "limit", "inpainter", "masks")
 
 
 # ----------------------------------------------------------------------------------------------
-# Atomic writing
+# Configuration
 
-def write_csv_atomic(path, header, rows) -> pathlib.Path:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(header), lineterminator="\n",
-                            extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_value(row.get(k)) for k in header})
-    return write_text_atomic(path, buf.getvalue())
-
-
-def _csv_value(v):
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return "" if math.isnan(v) else f"{v:.6g}"
-    if isinstance(v, (list, tuple)):
-        return "|".join(str(x) for x in v)
-    return v
-
-
-# ----------------------------------------------------------------------------------------------
-# Data
-
-@dataclasses.dataclass
-class Sample:
-    """One image to process; `clean` is the people-free ground truth when known."""
-
-    name: str                 # unique, file-name safe
-    image: np.ndarray         # RGB uint8
-    person_masks: np.ndarray  # HxWxN bool ground-truth person instances (may be N = 0)
-    clean: np.ndarray | None
-    columns: list             # split / column names the image belongs to
-    object_masks: np.ndarray | None = None  # HxWxM bool held objects (synthetic ground truth)
-    object_classes: tuple = ()              # M COCO class names of the held objects
+def eval_config(arg=None) -> dict:
+    """Settings of the evaluation-only tables (1 and 2): data, models, holes, report."""
+    smoke = arg == "smoke"
+    return {
+        "variant": arg or "paper",
+        "seed": 0,
+        "split": None,          # the table's default split(s)
+        "limit": None,          # at most this many images per split
+        "inpainter": "auto",
+        "masks": None,          # None = "model" when Mask R-CNN weights are found, else "oracle"
+        "min_score": DEFAULT_MIN_SCORE,   # Mask R-CNN score of a person (model masks)
+        "dilation": None,       # of the dilated/traces holes; None = gone.masks.DEFAULT_DILATION
+        # oracle masks on the synthetic set also cover each person's shadow and held object
+        "oracle_relics": False,
+        "figure_rows": 4,
+        "synth": {"scenes": 3 if smoke else 12, "height": 64 if smoke else 256,
+                  "width": 96 if smoke else 320},
+    }
 
 
-@dataclasses.dataclass
-class DataSource:
-    description: str
-    samples: list
-    columns: list             # column (split) names in display order
-    has_ground_truth: bool
-
-
-def _read_rgb(path) -> np.ndarray:
-    from gone.io import ImageReadError, read_image
-
+def _parse_value(text):
     try:
-        return read_image(path)
-    except ImageReadError as err:
-        raise ExperimentError(str(err)) from None
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
-def load_benchmark(ann_path, name, split_columns, limit=None, relics=False) -> DataSource:
-    """A COCO-format set with `background_file` ground truth (data_prep.synth / paste_back).
-
-    `split_columns`: column names; the first is every image, a column ending in
-    "no-large-crop" keeps images whose person masks cover <= 50 %. With `relics`, each
-    person's mask also covers its shadow and held object (data_prep.synth annotations)."""
-    from pycocotools.coco import COCO
-
-    from data_prep.coco_splits import is_large_crop
-
-    ann_path = pathlib.Path(ann_path)
-    if not ann_path.is_file():
-        raise ExperimentError(f"benchmark annotations not found: {ann_path}")
-    import contextlib
-
-    with contextlib.redirect_stdout(io.StringIO()):   # pycocotools prints progress
-        coco = COCO(str(ann_path))
-    person = coco.getCatIds(catNms=["person"])
-    if not person:
-        raise ExperimentError(f"{ann_path} has no 'person' category")
-    samples = []
-    ids = sorted(coco.imgs)
-    for image_id in ids:
-        info = coco.imgs[image_id]
-        image = _read_rgb(ann_path.parent / "images" / info["file_name"])
-        clean = None
-        if info.get("background_file"):
-            clean = _read_rgb(ann_path.parent / info["background_file"])
-        anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id], catIds=person, iscrowd=None))
-        masks = np.zeros(image.shape[:2] + (len(anns),), bool)
-        for k, a in enumerate(anns):
-            masks[..., k] = coco.annToMask(a).astype(bool)
-        frac = float(masks.any(-1).mean()) if masks.shape[-1] else 0.0
-        if relics and masks.shape[-1]:
-            index = {a["id"]: k for k, a in enumerate(anns)}
-            relic_cats = coco.getCatIds(catNms=["shadow", "held_object"])
-            for r in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], catIds=relic_cats)):
-                k = index.get(r.get("person_annotation_id"))
-                if k is not None:
-                    masks[..., k] |= coco.annToMask(r).astype(bool)
-        columns = [c for c in split_columns
-                   if not (c.endswith("no-large-crop") and is_large_crop(frac))]
-        objects, object_classes = _held_objects(coco, image_id, image.shape)
-        samples.append(Sample(pathlib.Path(info["file_name"]).stem, image, masks, clean,
-                              columns, objects, object_classes))
-    if limit is not None:
-        kept, counts = [], {c: 0 for c in split_columns}
-        for s in samples:   # `limit` images per column
-            s.columns = [c for c in s.columns if counts[c] < limit]
-            for c in s.columns:
-                counts[c] += 1
-            if s.columns:
-                kept.append(s)
-        samples = kept
-    return DataSource(name, samples, list(split_columns), True)
+def apply_overrides(cfg: dict, items) -> dict:
+    """`key=value` items (dotted keys reach into nested dicts; values parsed as JSON)."""
+    cfg = copy.deepcopy(cfg)
+    for item in items or ():
+        if "=" not in item:
+            raise ExperimentError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        node, parts = cfg, key.strip().split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ExperimentError(f"--set {key}: {part!r} is not a config section")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ExperimentError(f"--set {key}: no such config field (fields: "
+                                  f"{', '.join(sorted(node))})")
+        node[parts[-1]] = _parse_value(value.strip())
+    return cfg
 
 
-def _held_objects(coco, image_id, shape):
-    """Held-object masks of a data_prep.synth image and the COCO class a perfect detector would
-    give them (synth.COCO_CLASS_OF_OBJECT_KIND); none for other sets."""
-    from data_prep.synth import COCO_CLASS_OF_OBJECT_KIND
-
-    cats = coco.getCatIds(catNms=["held_object"])
-    anns = coco.loadAnns(coco.getAnnIds(imgIds=[image_id], catIds=cats)) if cats else []
-    anns = [a for a in anns if a.get("object_kind") in COCO_CLASS_OF_OBJECT_KIND]
-    masks = np.zeros(shape[:2] + (len(anns),), bool)
-    for k, a in enumerate(anns):
-        masks[..., k] = coco.annToMask(a).astype(bool)
-    return masks, tuple(COCO_CLASS_OF_OBJECT_KIND[a["object_kind"]] for a in anns)
-
-
-def load_coco_splits(coco_dir, split_names, splits_dir, output_dir, seed, limit) -> DataSource:
-    """Images of data_prep.coco_splits manifests; oracle masks = ground-truth person masks."""
-    import contextlib
-
-    from data_prep import coco_splits
-
-    coco_dir = pathlib.Path(coco_dir)
-    splits_dir = pathlib.Path(splits_dir) if splits_dir else coco_dir / "gone_splits"
-    manifests = {}
-    for name in split_names:
-        path = pathlib.Path(name)
-        if path.suffix == ".json":
-            manifests[path.stem] = coco_splits.read_manifest(path)
-            continue
-        canonical = coco_splits.canonical_split_name(name)
-        path = splits_dir / f"{canonical}.json"
-        if not path.is_file():
-            print(f"split manifests not found in {splits_dir}: building them (seed {seed})")
-            built = coco_splits.build_splits(coco_dir, seed=seed)
-            splits_dir = pathlib.Path(output_dir) / "splits"
-            coco_splits.write_manifests(built, splits_dir)
-            print(f"split manifests written to {splits_dir}")
-            path = splits_dir / f"{canonical}.json"
-        manifests[canonical] = coco_splits.read_manifest(path)
-    subset = next(iter(manifests.values()))["source_subset"]
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco, _ = coco_splits.load_coco(coco_dir, subset)
-    members = {}
-    for column, m in manifests.items():
-        ids = [im["id"] for im in m["images"]][:limit]
-        for i in ids:
-            members.setdefault(i, []).append(column)
-    samples = []
-    for image_id in sorted(members):
-        info = coco.imgs.get(image_id)
-        if info is None:
-            raise ExperimentError(f"image id {image_id} of the split manifests is not in the "
-                                  f"COCO annotation file of {coco_dir}")
-        image = _read_rgb(coco_dir / subset / info["file_name"])
-        anns = coco_splits.person_annotations(coco, image_id)
-        masks = np.zeros(image.shape[:2] + (len(anns),), bool)
-        for k, a in enumerate(anns):
-            masks[..., k] = coco.annToMask(a).astype(bool)
-        samples.append(Sample(pathlib.Path(info["file_name"]).stem, image, masks, None,
-                              members[image_id]))
-    return DataSource(f"COCO {subset} ({coco_dir})", samples, list(manifests), False)
+def config_from_flags(get_config) -> dict:
+    """get_config(--smoke/--runlocal), then --set, then the shorthand flags given."""
+    variant = "smoke" if FLAGS.smoke else ("runlocal" if FLAGS.runlocal else None)
+    cfg = apply_overrides(get_config(variant), FLAGS.set)
+    if FLAGS.seed:
+        cfg["seed"] = int(FLAGS.seed)
+    for name in SHORTHAND_FIELDS:
+        if FLAGS[name].present:
+            if name not in cfg:
+                raise ExperimentError(f"--{name} does not apply to this experiment")
+            cfg[name] = getattr(FLAGS, name)
+    return cfg
 
 
-def load_data(split_names, output_dir, benchmark_columns) -> DataSource:
-    """The experiment's images, from the flags: COCO splits, a benchmark dir or synthetic."""
-    if FLAGS.coco_dir:
-        return load_coco_splits(FLAGS.coco_dir, split_names, FLAGS.splits_dir, output_dir,
-                                FLAGS.seed, FLAGS.limit)
-    if FLAGS.benchmark_dir:
-        root = pathlib.Path(FLAGS.benchmark_dir)
-        return load_benchmark(root / "annotations.json", f"benchmark {root}",
-                              benchmark_columns, FLAGS.limit, FLAGS.oracle_relics)
-    from data_prep import synth
+@dataclasses.dataclass
+class Environment:
+    """Where things are (the flags, read once by the script)."""
+    output_dir: pathlib.Path
+    runs_dir: pathlib.Path
+    coco_dir: str | None = None
+    splits_dir: str | None = None
+    baseline_checkpoint: str | None = None   # --inpaint_checkpoint
+    verbose: int = 1
+    benchmark_dir: str | None = None
+    mrcnn_weights: str | None = None
 
-    n = FLAGS.synth_scenes if FLAGS.limit is None else min(FLAGS.synth_scenes, FLAGS.limit)
-    root = pathlib.Path(output_dir) / "synth_data"
-    print(f"generating {n} synthetic scenes ({FLAGS.synth_height}x{FLAGS.synth_width}, "
-          f"seed {FLAGS.seed}) in {root}")
-    ann = synth.generate(root, n, seed=FLAGS.seed, height=FLAGS.synth_height,
-                         width=FLAGS.synth_width)
-    return load_benchmark(ann, f"synthetic benchmark ({n} scenes, seed {FLAGS.seed})",
-                          benchmark_columns, None, FLAGS.oracle_relics)
+
+def environment_from_flags(script_name) -> Environment:
+    out = pathlib.Path(FLAGS.output_dir or pathlib.Path("outputs") / script_name)
+    return Environment(output_dir=out, runs_dir=pathlib.Path(FLAGS.runs_dir or out / "runs"),
+                       coco_dir=FLAGS.coco_dir, splits_dir=FLAGS.splits_dir,
+                       baseline_checkpoint=FLAGS.inpaint_checkpoint,
+                       verbose=0 if FLAGS.quiet else 1, benchmark_dir=FLAGS.benchmark_dir,
+                       mrcnn_weights=FLAGS.mrcnn_weights)
+
+
+def split_names(cfg, default):
+    return [s.strip() for s in (cfg.get("split") or default).split(",") if s.strip()]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -326,9 +209,6 @@ def load_inpainter(checkpoint=None, kind="auto"):
     if checkpoint and not pathlib.Path(checkpoint).exists() and not pathlib.Path(
             str(checkpoint) + ".index").exists():
         raise ExperimentError(f"inpainting checkpoint not found: {checkpoint}")
-    if kind == "deepfill-random":   # the others load the backend through gone.models (quietly)
-        from gone.quiet import import_backend_quietly
-        import_backend_quietly()
     try:
         inpainter = make_inpainter(kind, checkpoint=checkpoint)
     except InpainterError as err:
@@ -340,13 +220,15 @@ def load_inpainter(checkpoint=None, kind="auto"):
     return inpainter, inpainter.kind
 
 
-def load_models(masks_flag=None) -> Models:
+def load_models(cfg, env) -> Models:
+    """The detector (`cfg["masks"]` "model"; None = model when Mask R-CNN weights are found) with
+    `cfg["min_score"]`, and the inpainter `cfg["inpainter"]`."""
     from gone.weights import find_weight_file
 
-    mrcnn = FLAGS.mrcnn_weights or find_weight_file("mask_rcnn_coco")
-    if FLAGS.mrcnn_weights and not pathlib.Path(FLAGS.mrcnn_weights).is_file():
-        raise ExperimentError(f"Mask R-CNN weights not found: {FLAGS.mrcnn_weights}")
-    masks = masks_flag or FLAGS.masks or ("model" if mrcnn else "oracle")
+    mrcnn = env.mrcnn_weights or find_weight_file("mask_rcnn_coco")
+    if env.mrcnn_weights and not pathlib.Path(env.mrcnn_weights).is_file():
+        raise ExperimentError(f"Mask R-CNN weights not found: {env.mrcnn_weights}")
+    masks = cfg.get("masks") or ("model" if mrcnn else "oracle")
     detector = None
     if masks == "model":
         if not mrcnn:
@@ -355,8 +237,8 @@ def load_models(masks_flag=None) -> Models:
         from gone.models import load_detector
 
         print(f"loading Mask R-CNN weights {mrcnn} (about 7 s per image on CPU)")
-        detector = load_detector(str(mrcnn), detection_min_confidence=FLAGS.min_score)
-    inpainter, source = load_inpainter(FLAGS.inpaint_checkpoint, FLAGS.inpainter)
+        detector = load_detector(str(mrcnn), detection_min_confidence=float(cfg["min_score"]))
+    inpainter, source = load_inpainter(env.baseline_checkpoint, cfg["inpainter"])
     print(f"inpainter: {inpainter.description}")
     if source == "random":
         print("!" * 72)
@@ -367,61 +249,93 @@ def load_models(masks_flag=None) -> Models:
 
 
 # ----------------------------------------------------------------------------------------------
-# The run loop
+# The evaluator: every image through PeopleRemover.remove, as `gone remove` does
 
-PER_IMAGE_COLUMNS = ("image", "columns", "strategy", "status", "num_people",
-                     "large_crop_fraction", "person_fraction", "is_large_crop", "gradient_norm",
-                     "psnr", "ssim", "psnr_hole", "l1_hole", "original_path", "hole_path",
-                     "result_path", "masks", "inpaint_weights")
-
-
-def detections_for(sample: Sample, models: Models):
-    from gone.masks import coco_class_names, detections_from_masks
-
-    if models.masks == "oracle":   # a perfect detector: the people and the objects they hold
-        objects = sample.object_masks
-        if objects is None or not objects.shape[-1]:
-            return detections_from_masks(sample.person_masks)
-        names = coco_class_names()
-        ids = [1] * sample.person_masks.shape[-1] + [names.index(c) for c in sample.object_classes]
-        return detections_from_masks(np.concatenate([sample.person_masks, objects], -1), ids)
-    return models.detector.detect([sample.image], verbose=0)[0]
+def image_key(image) -> str:
+    image = np.ascontiguousarray(image)
+    return f"{image.shape}:" + hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest()
 
 
-def process(data: DataSource, strategies, models: Models, output_dir) -> list:
-    """Inpaints every sample with every strategy; writes images; returns per-image rows."""
+class OracleDetector:
+    """A perfect detector for PeopleRemover: the ground-truth detections of `samples`
+    (`_data.oracle_detections`), looked up by the image's pixels."""
+
+    def __init__(self, samples, held_objects=True):
+        self._known = {image_key(s.image): oracle_detections(s, held_objects) for s in samples}
+
+    def detect(self, images, verbose=0):
+        try:
+            return [self._known[image_key(im)] for im in images]
+        except KeyError:
+            raise ExperimentError("the oracle detector was asked about an image it has no "
+                                  "ground truth for") from None
+
+
+class DetectOnce:
+    """Mask R-CNN behind PeopleRemover, run once per image however many removers (strategies,
+    columns) ask about it."""
+
+    def __init__(self, detector):
+        self.detector = detector
+        self._seen = {}
+
+    def detect(self, images, verbose=0):
+        keys = [image_key(im) for im in images]
+        for key, image in zip(keys, images):
+            if key not in self._seen:
+                self._seen[key] = self.detector.detect([image], verbose=0)[0]
+        return [self._seen[k] for k in keys]
+
+
+def detector_for(models: Models, samples, held_objects=True):
+    """What the removers detect with: the ground truth (oracle masks) or Mask R-CNN."""
+    if models.masks == "oracle":
+        return OracleDetector(samples, held_objects)
+    return DetectOnce(models.detector)
+
+
+def make_remover(inpainter, detector, strategy, cfg):
+    """The removal procedure of `gone remove` with the experiment's strategy, dilation and score
+    (large crops are inpainted: the tables count them)."""
+    from gone.masks import parse_dilation
+    from gone.pipeline import PeopleRemover
+
+    dilation = cfg.get("dilation")
+    return PeopleRemover(detector=detector, inpainter=inpainter, strategy=strategy,
+                         dilation=parse_dilation(str(dilation)) if dilation is not None else None,
+                         min_score=float(cfg.get("min_score", DEFAULT_MIN_SCORE)), large_crop="process")
+
+
+def evaluate(data: DataSource, strategies, models: Models, cfg, output_dir, verbose=1) -> list:
+    """Removes the people of every sample with every strategy (one PeopleRemover per strategy,
+    `remove` once per image); writes the images; returns the per-image rows."""
     from tqdm import tqdm
 
     from gone import metrics
     from gone.io import write_image_atomic, write_mask_atomic
-    from gone.masks import LARGE_CROP_THRESHOLD, hole_mask, parse_dilation, select_instances
-    from gone.pipeline import PeopleRemover
+    from gone.masks import LARGE_CROP_THRESHOLD, select_instances
 
     out = pathlib.Path(output_dir)
-    dilation = parse_dilation(FLAGS.dilation) if FLAGS.dilation else None
-    removers = {s: PeopleRemover(detector=None, inpainter=models.inpainter, strategy=s,
-                                 dilation=dilation, large_crop="process") for s in strategies}
-    min_score = FLAGS.min_score if models.masks == "model" else 0.0
+    detector = detector_for(models, data.samples)
+    removers = {s: make_remover(models.inpainter, detector, s, cfg) for s in strategies}
     rows = []
-    for sample in tqdm(data.samples, desc="images", unit="img"):
-        det = detections_for(sample, models)
+    for sample in tqdm(data.samples, desc="images", unit="img", disable=None if verbose else True):
         folder = out / "images" / sample.name
         original_path = write_image_atomic(folder / "original.png", sample.image)
         person_fraction = float(sample.person_masks.any(-1).mean()) if \
             sample.person_masks.shape[-1] else 0.0
         for strategy in strategies:
             remover = removers[strategy]
-            hole = hole_mask(det, sample.image.shape, strategy=strategy,
-                             dilation=remover.dilation, min_score=min_score, image=sample.image)
-            result = remover.remove([sample.image], hole_masks=[hole])[0]
+            result = remover.remove([sample.image])[0]
+            hole, det = result.hole_mask, result.detections
             if result.fallback:   # nothing known to fill from (gone.pipeline.MIN_KNOWN_CONTEXT)
                 tqdm.write(f"warning: {sample.name} {strategy}: {result.fallback}")
             hole_path = write_mask_atomic(folder / f"{strategy}_hole.png", hole)
             result_path = write_image_atomic(folder / f"{strategy}_result.png", result.output)
             row = {"image": sample.name, "columns": sample.columns, "strategy": strategy,
                    "status": result.status,
-                   "num_people": int(np.count_nonzero(select_instances(det,
-                                                                       min_score=min_score))),
+                   "num_people": int(np.count_nonzero(select_instances(
+                       det, min_score=remover.min_score))),
                    "large_crop_fraction": result.large_crop_fraction,
                    "person_fraction": person_fraction,
                    "is_large_crop": int(result.large_crop_fraction > LARGE_CROP_THRESHOLD),
@@ -441,165 +355,8 @@ def process(data: DataSource, strategies, models: Models, output_dir) -> list:
     return rows
 
 
-def labeling_results(rows, column_of_row):
-    """One labeling entry per (row, column); `column_of_row(row)` -> list of column names."""
-    return [{"image": r["image"], "column": c, "image_path": r["result_path"]}
-            for r in rows if r["status"] == "inpainted" for c in column_of_row(r)]
-
-
-def header_lines(models: Models, data: DataSource, title: str) -> list:
-    lines = [f"# {title}", ""]
-    if models.random_weights:
-        lines += [f"**{RANDOM_WEIGHTS_BANNER}**", ""]
-    lines += [f"- data: {data.description}",
-              f"- masks: {models.masks}" + (f" (Mask R-CNN {models.mrcnn_source})"
-                                            if models.masks == "model" else
-                                            " (ground-truth person masks, and held-object "
-                                            "masks where the set has them" +
-                                            (" + shadows + held objects)" if FLAGS.oracle_relics
-                                             else ")")),
-              f"- inpainter: {getattr(models.inpainter, 'description', models.inpaint_source)}",
-              f"- inpainting weights: {models.inpaint_source}", ""]
-    return lines
-
-
-def _finite(values):
-    return [float(x) for x in values if x is not None and x != "" and math.isfinite(float(x))]
-
-
-def _mean_ci(values):
-    """'mean ± half-width of the 95 % Student t interval' (or 'n/a')."""
-    v = _finite(values)
-    if not v:
-        return "n/a"
-    if len(v) == 1:
-        return f"{v[0]:.2f}"
-    from scipy import stats
-
-    half = stats.t.ppf(0.975, len(v) - 1) * np.std(v, ddof=1) / math.sqrt(len(v))
-    return f"{np.mean(v):.2f} ± {half:.2f}"
-
-
-def summary_table(rows, columns, column_of_row) -> list:
-    """Markdown lines: per column, removal PSNR first, then counts and the other metrics, and
-    a definition of every column (labels come from make_table)."""
-    def mean(values, fmt=".4g"):
-        v = _finite(values)
-        return f"{np.mean(v):{fmt}}" if v else "n/a"
-
-    lines = ["| column | removal PSNR (dB) | removal SSIM | PSNR in hole (dB) | rows | "
-             "with clean background | inpainted | large crop | mean gradient norm |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for c in columns:
-        sel = [r for r in rows if c in column_of_row(r)]
-        lines.append(f"| {c} | {_mean_ci(r.get('psnr') for r in sel)} | "
-                     f"{mean((r.get('ssim') for r in sel), '.4f')} | "
-                     f"{mean((r.get('psnr_hole') for r in sel), '.2f')} | {len(sel)} | "
-                     f"{len(_finite(r.get('psnr') for r in sel))} | "
-                     f"{sum(r['status'] == 'inpainted' for r in sel)} | "
-                     f"{sum(int(r['is_large_crop']) for r in sel)} | "
-                     f"{mean(r.get('gradient_norm') for r in sel)} |")
-    lines += ["", "Columns:", "",
-              "- **removal PSNR**: PSNR of the whole result against the clean background (the "
-              "photo without the people), in dB; leftover shadows or held objects count like bad "
-              "fills. Mean over the rows *with clean background* ± the half-width of its 95 % "
-              "Student t interval; n/a where no clean background exists (COCO).",
-              "- **removal SSIM**: SSIM of the whole result against the clean background "
-              "(scikit-image defaults), mean over the same rows.",
-              "- **PSNR in hole**: PSNR over the inpainted pixels only, mean over the rows with "
-              "a clean background and a non-empty hole.",
-              "- **rows**: results in this column (one per image and strategy); **with clean "
-              "background**: how many of them the PSNR/SSIM means cover.",
-              "- **inpainted**: rows whose hole was filled (the others had nothing to remove).",
-              f"- **large crop**: rows whose hole covers more than "
-              f"{int(100 * _large_crop_threshold())} % of the image (gone.masks.LARGE_CROP_THRESHOLD).",
-              "- **mean gradient norm**: the paper's no-reference measure (gone.metrics."
-              "gradient_norm: |mean Sobel magnitude inside the hole - outside|; lower = the fill's "
-              "texture matches its surroundings), mean over the rows with a non-empty hole.",
-              "- strategies: **box** = the person's bounding box, **mask** = its instance mask, "
-              "**dilated** = the mask grown by gone.masks.DEFAULT_DILATION of its size, "
-              "**traces** = dilated plus the held objects touching it and its cast shadow "
-              "(found from the pixels, gone.shadows)."]
-    return lines
-
-
-def _large_crop_threshold():
-    from gone.masks import LARGE_CROP_THRESHOLD
-
-    return LARGE_CROP_THRESHOLD
-
-
-def write_outputs(output_dir, rows, columns, column_of_row, models, data, title, figure_fn,
-                  script):
-    """Per-image CSV, labeling sheet + private key, figure, summary, run info."""
-    from gone import labeling
-
-    out = pathlib.Path(output_dir)
-    per_image = write_csv_atomic(out / PER_IMAGE_CSV, PER_IMAGE_COLUMNS, rows)
-    sheet, key = labeling.write_labeling_sheet(
-        labeling_results(rows, column_of_row), out / LABELING_SHEET_CSV,
-        out / LABELING_KEY_CSV, seed=FLAGS.seed, blind_images_dir="to_label")
-    figure = figure_fn(out / FIGURE_PNG)
-    lines = header_lines(models, data, title)
-    lines += summary_table(rows, columns, column_of_row)
-    lines += ["", "Label the results blind in the browser (docs/labeling.md), then export:", "",
-              f"    gone label {out}", f"    gone label {out} --export", "",
-              "or by hand: copy `labeling_sheet.csv` once per rater (e.g. "
-              "`labels/alice.csv`), fill the `label` column with good / okay / striped / solid "
-              "(the paper's labels; `image_path` is a blinded copy under `to_label/`, relative to "
-              "this folder; do not open `private/`). Then:", "",
-              f"    python experiments/make_table.py --output_dir {out}", ""]
-    summary = write_text_atomic(out / SUMMARY_MD, "\n".join(lines))
-    info = {"script": script, "title": title, "columns": list(columns),
-            "data": data.description, "masks": models.masks, "mrcnn_weights": models.mrcnn_source,
-            "inpaint_weights": models.inpaint_source, "random_weights": models.random_weights,
-            "seed": FLAGS.seed, "limit": FLAGS.limit, "n_images": len(data.samples),
-            "n_results": len(rows)}
-    write_text_atomic(out / RUN_INFO_JSON, json.dumps(info, indent=1, sort_keys=True) + "\n")
-    return {"per_image": per_image, "sheet": sheet, "key": key, "figure": figure,
-            "summary": summary}
-
-
-def figure_grid(path, panels, col_titles, row_titles, suptitle=""):
-    """Saves a grid of images (rows of panels) with matplotlib (Agg), atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n_rows, n_cols = max(len(panels), 1), len(col_titles)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.6 * n_cols, 2.2 * n_rows + 0.4),
-                             squeeze=False)
-    for r in range(n_rows):
-        for c in range(n_cols):
-            ax = axes[r][c]
-            ax.axis("off")
-            if r < len(panels) and panels[r][c] is not None:
-                ax.imshow(panels[r][c])
-            if r == 0:
-                ax.set_title(col_titles[c], fontsize=10)
-        if r < len(row_titles):
-            axes[r][0].text(-0.05, 0.5, row_titles[r], transform=axes[r][0].transAxes,
-                            ha="right", va="center", fontsize=7, rotation=90)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=10, color="red" if "RANDOM" in suptitle else "black")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-
-    path = pathlib.Path(path)
-    write_bytes_atomic(path, buf.getvalue())
-    return path
-
-
-def default_output_dir(script_name: str) -> pathlib.Path:
-    return pathlib.Path(FLAGS.output_dir or pathlib.Path("outputs") / script_name)
-
-
-def split_names(default):
-    return [s.strip() for s in (FLAGS.split or default).split(",") if s.strip()]
-
+# ----------------------------------------------------------------------------------------------
+# Running a script
 
 def run_main(body, argv):
     """Runs `body()` with clear one-line errors and timing; returns the exit status."""
@@ -619,3 +376,12 @@ def run_main(body, argv):
     for what, p in paths.items():
         print(f"  {what:10s} {p}")
     return 0
+
+
+def run_script(run, get_config, script_name, argv):
+    """absl main body: config + environment from the flags, then `run(cfg, env)` with one-line
+    errors."""
+    def body():
+        return run(config_from_flags(get_config), environment_from_flags(script_name))
+    _quiet.filter_native_stderr()   # TensorFlow's start-up and run-time notes ("remapper failed")
+    return run_main(body, argv)

@@ -1,6 +1,7 @@
 """Shared machinery of the paper's training experiments (Fig. 5, Tables 3-6, reproduce_paper.py).
 
-Configuration is explicit, in the manner of big_vision: every experiment script has
+Configuration is explicit, in the manner of big_vision (the machinery is _common's, which Tables 1
+and 2 share): every experiment script has
 `get_config(arg)` (arg None = the paper's setting, "smoke" = tiny images / a few steps on the
 synthetic set, "runlocal" = a short real run) returning a plain dict; `--set key=value` overrides
 fields (dotted keys for nested dicts); the whole dict is recorded in `run_info.json` with the
@@ -23,20 +24,20 @@ Epochs: an epoch is one pass of the generator over the training split (N // BATC
 steps, see inpaint.trainer); TRAIN_SPE is set to that number, so neuralgym's "steps per epoch"
 and ours agree.
 
-Evaluation: each test image's hole is the `dilated` hole (the paper's winner) of its ground-truth
-person masks; every column's model fills the same holes; metrics are l1 / PSNR inside the hole
+Evaluation: each test image goes through gone.pipeline.PeopleRemover.remove, the procedure of
+`gone remove` (region cropping, working size, paste back), with its ground-truth person masks as
+the detector and the `dilated` hole (the paper's winner); every column's model fills the same
+holes (the columns swap the generator weights of one InpaintModel); metrics are l1 / PSNR inside the hole
 (where a clean background exists) and the gradient norm of gone.metrics (ours) beside the same
 value on the paper's scale (`gradient_norm_paper`, see PAPER_GRADIENT_NORM_SCALE).
 """
 from __future__ import annotations
 
-import copy
 import csv
 import dataclasses
 import io
 import json
 import math
-import os
 import pathlib
 import platform
 import subprocess
@@ -44,19 +45,17 @@ import sys
 
 import numpy as np
 
-import _common  # shared flags (--coco_dir, --output_dir, --seed, ...) and output file names
-from absl import flags
+import _common  # shared flags (--coco_dir, --output_dir, --seed, --set, ...), config, evaluator
+import _data
 
 from gone.io import write_text_atomic
 
-FLAGS = flags.FLAGS
-flags.DEFINE_bool("smoke", False, "tiny images, a few steps, the synthetic set (what the tests run)")
-flags.DEFINE_bool("runlocal", False, "a short real-size run (minutes on a GPU)")
-flags.DEFINE_multi_string("set", [], "override a config field: --set key=value (dotted keys for "
-                                      "nested fields, values parsed as JSON when they parse)")
-flags.DEFINE_string("runs_dir", None, "folder of the training runs (default <output_dir>/runs); "
-                                      "reproduce_paper.py shares one between the tables")
-flags.DEFINE_bool("quiet", False, "no progress bars")
+# the configuration machinery is _common's (Tables 1 and 2 share it)
+Environment = _common.Environment
+apply_overrides = _common.apply_overrides
+config_from_flags = _common.config_from_flags
+environment_from_flags = _common.environment_from_flags
+run_script = _common.run_script
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 RANDOM_WEIGHTS_BANNER = _common.RANDOM_WEIGHTS_BANNER
@@ -113,58 +112,6 @@ def base_config(arg=None) -> dict:
     return cfg
 
 
-def _parse_value(text):
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def apply_overrides(cfg: dict, items) -> dict:
-    """`key=value` items (dotted keys reach into nested dicts; values parsed as JSON)."""
-    cfg = copy.deepcopy(cfg)
-    for item in items or ():
-        if "=" not in item:
-            raise TrainingExperimentError(f"--set expects key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        node, parts = cfg, key.strip().split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                raise TrainingExperimentError(f"--set {key}: {part!r} is not a config section")
-            node = node[part]
-        if parts[-1] not in node:
-            raise TrainingExperimentError(f"--set {key}: no such config field (fields: "
-                                          f"{', '.join(sorted(node))})")
-        node[parts[-1]] = _parse_value(value.strip())
-    return cfg
-
-
-@dataclasses.dataclass
-class Environment:
-    """What the flags say, read once by the script."""
-    output_dir: pathlib.Path
-    runs_dir: pathlib.Path
-    coco_dir: str | None = None
-    splits_dir: str | None = None
-    baseline_checkpoint: str | None = None
-    verbose: int = 1
-
-
-def config_from_flags(get_config):
-    variant = "smoke" if FLAGS.smoke else ("runlocal" if FLAGS.runlocal else None)
-    cfg = apply_overrides(get_config(variant), FLAGS.set)
-    if FLAGS.seed:
-        cfg["seed"] = int(FLAGS.seed)
-    return cfg
-
-
-def environment_from_flags(script_name) -> Environment:
-    out = pathlib.Path(FLAGS.output_dir or pathlib.Path("outputs") / script_name)
-    return Environment(output_dir=out, runs_dir=pathlib.Path(FLAGS.runs_dir or out / "runs"),
-                       coco_dir=FLAGS.coco_dir, splits_dir=FLAGS.splits_dir,
-                       baseline_checkpoint=FLAGS.inpaint_checkpoint, verbose=0 if FLAGS.quiet else 1)
-
-
 def git_commit():
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
@@ -207,7 +154,7 @@ def write_run_info(out_dir, script, cfg, env: Environment, extra=None, name=_com
 
 @dataclasses.dataclass
 class Splits:
-    """Training paths per split and evaluation samples (_common.Sample) per split."""
+    """Training paths per split and evaluation samples (_data.Sample) per split."""
     description: str
     train: dict
     eval: dict
@@ -227,7 +174,7 @@ def _synthetic_splits(cfg, env) -> Splits:
     people = [str(root / "images" / im["file_name"]) for im in train]
     clean = [str(root / im["background_file"]) for im in train]
     half = max(len(people) // 2, int(cfg["batch_size"]))
-    source = _common.load_benchmark(ann, "synthetic", ["val-100-no-large-crop", "test-100-no-large-crop"])
+    source = _data.load_benchmark(ann, "synthetic", ["val-100-no-large-crop", "test-100-no-large-crop"])
     by_name = {pathlib.Path(im["file_name"]).stem: k for k, im in enumerate(images)}
     val, test = [], []
     for sample in source.samples:
@@ -263,7 +210,7 @@ def _coco_splits(cfg, env, eval_splits) -> Splits:
             train[name] = train[name][:int(limit)]
     evaluation = {}
     for name in eval_splits:
-        source = _common.load_coco_splits(coco_dir, [name], splits_dir, env.output_dir, int(cfg["seed"]),
+        source = _data.load_coco_splits(coco_dir, [name], splits_dir, env.output_dir, int(cfg["seed"]),
                                           cfg["eval"].get("limit"))
         evaluation[name] = source.samples
     return Splits(f"COCO ({coco_dir}, manifests {splits_dir})", train, evaluation)
@@ -433,7 +380,6 @@ def evaluate_columns(out_dir, title, columns, samples, cfg, header=()):
     `columns`: {column name: checkpoint path, or None for random weights}. Reused when done."""
     from gone import labeling, metrics
     from gone.io import write_image_atomic, write_mask_atomic
-    from gone.masks import detections_from_masks, hole_mask
     from inpaint.checkpoint import assign_generator_weights
 
     out = pathlib.Path(out_dir)
@@ -447,20 +393,26 @@ def evaluate_columns(out_dir, title, columns, samples, cfg, header=()):
     model = _model()
     random_state = _MODELS["random"]
     weights = {c: _generator_variables(p) for c, p in columns.items()}
+    # the procedure of `gone remove` (crop, scale, pad, fill, paste back) with the ground-truth
+    # person masks as the detector; the columns swap the model's generator weights
+    remover = _common.make_remover(model, _common.OracleDetector(samples, held_objects=False),
+                                   cfg["eval"]["strategy"], {})
     rows = []
     for sample in samples:
-        holes = hole_mask(detections_from_masks(sample.person_masks), sample.image.shape,
-                          strategy=cfg["eval"]["strategy"])
         folder = out / "images" / sample.name
         write_image_atomic(folder / "original.png", sample.image)
-        write_mask_atomic(folder / "hole.png", holes)
+        hole_written = False
         for column, variables in weights.items():
             if variables is None:
                 for w, value in zip(model.generator.weights, random_state):
                     w.assign(value)
             else:
                 assign_generator_weights(model.generator, variables)
-            result = model.inpaint(sample.image, holes) if holes.any() else sample.image.copy()
+            removal = remover.remove([sample.image])[0]
+            result, holes = removal.output, removal.hole_mask
+            if not hole_written:
+                write_mask_atomic(folder / "hole.png", holes)
+                hole_written = True
             path = write_image_atomic(folder / f"{_slug(column)}.png", result)
             g = metrics.gradient_norm(result, holes) if holes.any() else float("nan")
             row = {"image": sample.name, "column": column, "columns": column, "result_path": path.relative_to(out).as_posix(),
@@ -541,7 +493,7 @@ def figure(path, out_dir, rows, columns, n_rows=4, suptitle=""):
     out = pathlib.Path(out_dir)
     names = sorted({r["image"] for r in rows})[:n_rows]
     by = {(r["image"], r["column"]): r for r in rows}
-    read = _common._read_rgb
+    read = _common.read_rgb
     panels = [[read(out / "images" / n / "original.png")] +
               [read(out / by[(n, c)]["result_path"]) for c in columns] for n in names]
     return _common.figure_grid(path, panels, ["original"] + list(columns), names, suptitle)
@@ -569,16 +521,6 @@ def plot_curves(path, curves, title):
     return write_bytes_atomic(pathlib.Path(path), buf.getvalue())
 
 
-def run_script(run, get_config, script_name, argv):
-    """absl main body: config + environment from the flags, then `run(cfg, env)` with one-line
-    errors (the same contract as _common.run_main)."""
-    def body():
-        cfg = config_from_flags(get_config)
-        env = environment_from_flags(script_name)
-        return run(cfg, env)
-    return _common.run_main(body, argv)
-
-
 def print_banner_if_random(sources):
     if any(v is None for v in sources.values()):
         print(f"!!! {RANDOM_WEIGHTS_BANNER} (no Places2 checkpoint: the baseline column and runs "
@@ -592,4 +534,3 @@ def resolve_init(cfg, env):
     return baseline_source(env)[0]
 
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

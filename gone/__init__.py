@@ -7,8 +7,8 @@ Modules: ``gone.io`` (read/write images), ``gone.masks`` (hole masks from detect
 """
 __version__ = "0.1.0"
 
-# Before anything can import TensorFlow: oneDNN off (mrcnn's reference numerics) and quieter
-# C++ logging; a user's own values win (gone/quiet.py).
-from gone.quiet import set_backend_environment as _set_backend_environment  # noqa: E402
+# Before anything can import TensorFlow: oneDNN off (mrcnn's reference numerics), quieter C++
+# logging (a user's own values win) and a quiet first `import keras` (gonefiles/quiet.py).
+from gonefiles.quiet import quiet_backend_import as _quiet_backend_import  # noqa: E402
 
-_set_backend_environment()
+_quiet_backend_import()

@@ -18,12 +18,8 @@ import signal
 import sys
 import time
 
-# TensorFlow's C++ start-up chatter hides the progress bar, and mrcnn's reference numerics are
-# those of TF's Eigen kernels (oneDNN off; mrcnn/__init__.py); both must be set before TensorFlow
-# loads (importing gone does it, gone/quiet.py), and users can still override them.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
+# TensorFlow's environment defaults are set by importing gone (gonefiles/quiet.py), before
+# TensorFlow loads.
 from gone import options  # noqa: E402 (no Keras)
 from gone.options import add_inpaint_options, add_remove_options, build_remover  # noqa: E402,F401
 # output planning, names, the never-an-input check, mask matching, the writer, the batch runner

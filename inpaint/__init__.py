@@ -2,7 +2,11 @@
 
 `from inpaint import InpaintModel`; `InpaintModel.from_checkpoint(path).inpaint(rgb, mask)`.
 """
-from inpaint.config import InpaintConfig
+from gonefiles.quiet import quiet_backend_import as _quiet_backend_import
+
+_quiet_backend_import()   # backend environment defaults; a quiet first `import keras`
+
+from inpaint.config import InpaintConfig  # noqa: E402
 
 __all__ = ["InpaintModel", "InpaintConfig"]
 

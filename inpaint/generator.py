@@ -76,6 +76,7 @@ def _channels(mult):
     return 3 if mult == "rgb" else int(CNUM * mult)
 
 
+@keras.saving.register_keras_serializable(package="inpaint")
 class InpaintGenerator(keras.Model):
     """`x1, x2, offset_flow = gen([x_incomplete, mask], training=...)`.
 

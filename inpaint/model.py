@@ -274,7 +274,7 @@ class InpaintModel:
         if progress or (progress is None and total > batch_size):
             try:
                 from tqdm import tqdm
-                bar = tqdm(total=total, desc="inpaint", unit="img")
+                bar = tqdm(total=total, desc="inpaint", unit="img", disable=None)   # off a terminal
             except ImportError:
                 bar = None
         for group in jobs.values():

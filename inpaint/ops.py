@@ -93,6 +93,7 @@ def numpy_glorot_uniform(shape, dtype=None):
     return _INIT_RNG.uniform(-limit, limit, size=shape).astype(dtype or "float32")
 
 
+@keras.saving.register_keras_serializable(package="inpaint")
 class GenConv(keras.layers.Layer):
     """`gen_conv`: conv2d(cnum, ksize, stride, dilation) + activation (ELU by default).
 
@@ -138,6 +139,7 @@ class GenConv(keras.layers.Layer):
         return cfg
 
 
+@keras.saving.register_keras_serializable(package="inpaint")
 class GenDeconv(keras.layers.Layer):
     """`gen_deconv`: x2 nearest resize (align_corners=True), then a 3x3 GenConv `<name>_conv`."""
 

@@ -145,4 +145,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    from gonefiles.quiet import filter_native_stderr
+
+    filter_native_stderr()   # TensorFlow's start-up and run-time notes ("remapper failed", ...)
     sys.exit(main())

@@ -53,6 +53,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from gonefiles.quiet import progbar as quiet_progbar
 from inpaint import losses as loss_lib
 from gonefiles.atomic import write_atomic
 from inpaint.critics import assign_critic_weights, critic_variable_map, critics_from_config
@@ -394,7 +395,8 @@ class InpaintTrainer:
 
     def critic_update(self, batch, mask, tl, alpha_local, alpha_global):
         """One critic Adam step on a B x H x W x 3 BGR [0, 255] batch; returns the loss scalars
-        (computed before the update)."""
+        (computed before the update). On JAX the step updates the trainer's own state (donating
+        its buffers): call ``sync_to_keras`` before reading the Keras variables."""
         batch = np.asarray(batch, np.float32)
         mask = np.asarray(mask, np.float32)
         tl = np.asarray(tl, np.int32)
@@ -488,7 +490,7 @@ class InpaintTrainer:
             raise ValueError(f"dataset batch size {dataset.batch_size} != BATCH_SIZE {self.batch_size}")
         next_batch = self._batch_reader(dataset)
         next_critic_batch = self._critic_reader(dataset)
-        progbar = keras.utils.Progbar(total, stateful_metrics=list(SCALAR_KEYS), verbose=self.verbose)
+        progbar = quiet_progbar(total, stateful_metrics=list(SCALAR_KEYS), verbose=self.verbose)
         progbar.update(self.step)
         stopped_early = False
         last_snapshot_step = None

@@ -81,7 +81,7 @@ def evaluate_coco(model, dataset, coco, eval_type="bbox", limit=0, image_ids=Non
     t_prediction = 0.0
     t_start = time.time()
     results = []
-    for i, image_id in enumerate(tqdm(image_ids, desc=f"COCO {eval_type}", disable=not verbose)):
+    for i, image_id in enumerate(tqdm(image_ids, desc=f"COCO {eval_type}", disable=None if verbose else True)):
         image = dataset.load_image(image_id)
         t = time.time()
         r = model.detect([image], verbose=0)[0]

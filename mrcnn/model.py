@@ -10,6 +10,7 @@ import numpy as np
 from keras import layers as KL
 from keras import ops
 
+from gonefiles.quiet import progbar
 from mrcnn import training, transform
 from mrcnn.backbone import BatchNorm, conv_block, identity_block, resnet_graph  # noqa: F401
 from mrcnn.graph import build_backbone_and_rpn, check_image_size
@@ -292,7 +293,7 @@ class MaskRCNN:
         by_shape = {}
         for i, m in enumerate(molded):
             by_shape.setdefault(m.shape, []).append(i)
-        progress = keras.utils.Progbar(len(images)) if verbose else None
+        progress = progbar(len(images)) if verbose else None
         for shape, idx in by_shape.items():
             anchors = transform.get_anchors(config, shape)
             for start in range(0, len(idx), batch_size):

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: the whole suite on TensorFlow (the default backend), then the
-# backend-neutral subset (marker `jax`) on JAX. Extra arguments go to both pytest runs.
+# tests of Keras code (marker `jax`) on JAX. Extra arguments go to both pytest runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 KERAS_BACKEND=tensorflow python3 -m pytest -q "$@"; tf_rc=$?
 KERAS_BACKEND=jax python3 -m pytest -q -m jax "$@"; jax_rc=$?
 [ $jax_rc -eq 5 ] && jax_rc=0   # 5 = no test selected

@@ -87,11 +87,11 @@ def make_configs(args):
 def evaluate_map(model, dataset, config, iou_threshold=0.5):
     """Mean over images of utils.compute_ap at iou_threshold (Matterport's notebook evaluation)."""
     from mrcnn import utils
+    from gonefiles.quiet import progbar
     from mrcnn.data_generator import load_image_gt
-    import keras
 
     aps = []
-    bar = keras.utils.Progbar(len(dataset.image_ids), unit_name="image")
+    bar = progbar(len(dataset.image_ids), unit_name="image")
     for image_id in dataset.image_ids:
         image, _, gt_class_ids, gt_boxes, gt_masks = load_image_gt(dataset, config, image_id)
         r = model.detect([image], verbose=0)[0]

@@ -10,9 +10,11 @@ import sys
 import tarfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# The golden data match TF's Eigen CPU kernels (see mrcnn/__init__.py); set before TF loads.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# TF's environment defaults (the golden data match TF's Eigen CPU kernels, see mrcnn/__init__.py),
+# set before TF loads, and a quiet first `import keras`.
+from gonefiles.quiet import quiet_backend_import  # noqa: E402
+
+quiet_backend_import()
 
 import pytest  # noqa: E402
 

@@ -6,7 +6,7 @@ from pycocotools.coco import COCO
 
 from data_prep import coco_splits
 
-pytestmark = pytest.mark.jax  # no Keras involved
+# no Keras: the TensorFlow run covers it (the `jax` subset is for code on the backend)
 
 
 TINY_SIZES = {"train-40k": 40, "train-2k": 12, "train-2k-no-people": 4, "val-100": 10,

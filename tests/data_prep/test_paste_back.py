@@ -6,7 +6,7 @@ from pycocotools.coco import COCO
 
 from data_prep import coco_splits, paste_back
 
-pytestmark = pytest.mark.jax
+# no Keras: the TensorFlow run covers it (the `jax` subset is for code on the backend)
 
 
 def test_paste_back_set(tiny_coco, tmp_path):

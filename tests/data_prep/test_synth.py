@@ -7,7 +7,7 @@ from pycocotools.coco import COCO
 
 from data_prep import synth
 
-pytestmark = pytest.mark.jax  # pure numpy: runs under both backends
+# no Keras: the TensorFlow run covers it (the `jax` subset is for code on the backend)
 
 
 def test_scene_is_reproducible_from_seed():

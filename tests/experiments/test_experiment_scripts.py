@@ -38,8 +38,7 @@ def _fill_sheet(sheet, dest, labels):
 def test_table2_smoke_then_make_table(tmp_path):
     # No flags, no weights: PatchMatch fills (never random weights), four strategies.
     out = tmp_path / "t2"
-    proc = _run("table2_crop_strategy.py", "--limit", "2", "--synth_height", "64",
-                "--synth_width", "96", "--output_dir", str(out))
+    proc = _run("table2_crop_strategy.py", "--smoke", "--limit", "2", "--output_dir", str(out))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "RANDOM" not in proc.stdout + proc.stderr
     assert "inpainter: PatchMatch (no DeepFill checkpoint found)" in proc.stdout
@@ -149,7 +148,7 @@ def test_table2_on_paste_back_benchmark_dir(tmp_path):
                                         progress=False).parent
     out = tmp_path / "t2pb"
     proc = _run("table2_crop_strategy.py", "--benchmark_dir", str(bench), "--output_dir",
-                str(out), "--masks", "oracle", "--figure_rows", "1")
+                str(out), "--masks", "oracle", "--set", "figure_rows=1")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     rows = list(csv.DictReader(open(out / "per_image.csv")))
     assert {r["image"] for r in rows} == {"pb_00000", "pb_00001"}

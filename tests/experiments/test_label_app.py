@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 
 import pytest
@@ -258,25 +257,6 @@ def test_export_feeds_make_table_and_never_replaces_a_hand_filled_sheet(smoke_ou
     assert hand.read_text() == "result_id,label\n"
 
 
-def _start_server(folder, tmp_path):
-    log = open(tmp_path / "server.log", "w+")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "gone", "label", str(folder), "--port", "0"],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        log.seek(0)
-        text = log.read()
-        if "serving on http://" in text:
-            url = text.split("serving on ")[1].split()[0].rstrip("/")
-            return proc, url
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {text}")
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not start")
-
-
 def _call(url, data=None):
     req = urllib.request.Request(url, data=None if data is None else json.dumps(data).encode(),
                                  headers={"Content-Type": "application/json"})
@@ -284,8 +264,8 @@ def _call(url, data=None):
         return json.loads(r.read())
 
 
-def test_resume_after_the_server_is_killed(smoke_output, tmp_path):
-    proc, url = _start_server(smoke_output, tmp_path)
+def test_resume_after_the_server_is_killed(smoke_output, tmp_path, label_server):
+    proc, url = label_server(smoke_output, tmp_path / "server.log")
     try:
         answered = []
         for _ in range(4):
@@ -295,7 +275,7 @@ def test_resume_after_the_server_is_killed(smoke_output, tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)     # no clean shutdown
         proc.wait(30)
-    proc, url = _start_server(smoke_output, tmp_path)
+    proc, url = label_server(smoke_output, tmp_path / "server.log")
     try:
         nxt = _call(f"{url}/api/next?rater=alice")
         assert nxt["progress"] == {"done": 4, "left": 5, "total": 9}

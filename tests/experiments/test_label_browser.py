@@ -6,7 +6,6 @@ import pathlib
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -27,24 +26,7 @@ def _browser_or_skip():
     return sync_playwright
 
 
-def _start(folder, log_path):
-    log = open(log_path, "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "gone", "label", str(folder), "--port", "0"],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        log.seek(0)
-        text = log.read()
-        if "serving on http://" in text:
-            return proc, text.split("serving on ")[1].split()[0].rstrip("/")
-        assert proc.poll() is None, text
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not start")
-
-
-def test_two_raters_label_with_the_keyboard_export_and_make_table(experiment_output, tmp_path):
+def test_two_raters_label_with_the_keyboard_export_and_make_table(experiment_output, tmp_path, label_server):
     sync_playwright = _browser_or_skip()
     smoke_output = experiment_output     # a real run of experiments/table2_crop_strategy.py
     state = label_app.Labeler([smoke_output], warn=lambda m: None)
@@ -55,7 +37,7 @@ def test_two_raters_label_with_the_keyboard_export_and_make_table(experiment_out
     plans = {"alice": [labeling.LABELS[(3 * i) % 4] for i in range(n)],
              "bob": [labeling.LABELS[(i // 2) % 4] for i in range(n)]}
     typed = {r: {} for r in plans}       # rater -> result_id -> label
-    proc, url = _start(smoke_output, tmp_path / "server.log")
+    proc, url = label_server(smoke_output, tmp_path / "server.log")
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)

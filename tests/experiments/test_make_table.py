@@ -1,7 +1,10 @@
-"""experiments/make_table.py: encodings, agreement statistics, broken inputs, safe output names."""
+"""experiments/make_table.py: encodings, agreement statistics, broken inputs, safe output names.
+
+On the output experiments/table2_crop_strategy.py wrote (the `smoke_output` fixture: 3 images x
+box/mask/dilated); the raters' labels are given by code (`result_codes`: a1 = first image's box,
+..., c3 = third image's dilated)."""
 import csv
 import importlib
-import json
 import pathlib
 import sys
 
@@ -11,17 +14,6 @@ import pytest
 from gone import labeling
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-KEY = """result_id,image,column,image_path
-a1,img1,box,r/a1.png
-a2,img1,mask,r/a2.png
-a3,img1,dilated,r/a3.png
-b1,img2,box,r/b1.png
-b2,img2,mask,r/b2.png
-b3,img2,dilated,r/b3.png
-c1,img3,box,r/c1.png
-c2,img3,mask,r/c2.png
-c3,img3,dilated,r/c3.png
-"""
 ALICE = {"a1": "solid", "a2": "striped", "a3": "good", "b1": "solid", "b2": "okay",
          "b3": "good", "c1": "striped", "c2": "good", "c3": "okay"}
 BOB = {"a1": "Solid", "a2": "ok", "a3": "good", "b1": "striped", "b2": "okay", "b3": "okay",
@@ -45,25 +37,24 @@ def _run(make_table, capsys, *args):
     return rc, captured.out, captured.err
 
 
+CODES = {}   # code -> result id of the smoke output's key (set by the `out` fixture)
+
+
 def _sheet_text(labels, sep=",", rater=None):
     lines = [sep.join(["result_id", "image_path", "label", "notes"] + (["rater"] if rater else []))]
-    for rid in sorted(labels):
-        lines.append(sep.join([rid, f"r/{rid}.png", labels[rid], "café « naïve »"]
+    for code in sorted(labels):
+        rid = CODES[code]
+        lines.append(sep.join([rid, f"to_label/{rid}.png", labels[code], "café « naïve »"]
                               + ([rater] if rater else [])))
     return "\r\n".join(lines) + "\r\n"
 
 
 @pytest.fixture()
-def out(tmp_path):
-    out = tmp_path / "exp"
-    (out / "private").mkdir(parents=True)
-    (out / "labels").mkdir()
-    (out / "private" / "labeling_key.csv").write_text(KEY)
-    (out / "run_info.json").write_text(json.dumps({"columns": ["box", "mask", "dilated"],
-                                                   "title": "Table 2", "data": "hand"}))
-    (out / "per_image.csv").write_text("image,strategy,gradient_norm\nimg1,box,1.0\n"
-                                       "img2,box,2.0\nimg1,mask,3\n")
-    return out
+def out(smoke_output, result_codes):
+    CODES.clear()
+    CODES.update(result_codes)
+    (smoke_output / "labels").mkdir()
+    return smoke_output
 
 
 @pytest.mark.parametrize("encoding,sep", [("utf-8", ","), ("utf-8-sig", ", "), ("cp1252", ", "),
@@ -79,19 +70,21 @@ def test_sheets_in_common_encodings_and_spaced_commas(make_table, capsys, out, e
     assert table[f"{first}:solid"] == ["2", "0", "0"]
     assert table[f"{first}:good"] == ["0", "1", "2"]
     assert table["good"] == ["0", "1", "1"] and table["okay"] == ["0", "1", "2"]
-    assert table["mean_gradient_norm"] == ["1.5", "3", "n/a"]
+    rows = list(csv.DictReader(open(out / "per_image.csv", encoding="utf-8")))
+    expected = [np.mean([float(r["gradient_norm"]) for r in rows if r["strategy"] == s])
+                for s in ("box", "mask", "dilated")]
+    np.testing.assert_allclose([float(x) for x in table["mean_gradient_norm"]], expected, rtol=1e-3)
     assert float(table["fleiss_kappa"][0]) == pytest.approx(130 / 238, abs=1e-6)
     assert f"Rater {first}:" in stdout and "Rater bob:" in stdout
 
 
-def test_agreement_statistics_come_from_statsmodels_with_a_bootstrap_interval(tmp_path):
+def test_agreement_statistics_come_from_statsmodels_with_a_bootstrap_interval(out, tmp_path):
     from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-    (tmp_path / "key.csv").write_text(KEY)
     for name, labels in (("alice", ALICE), ("bob", BOB)):
         (tmp_path / f"{name}.csv").write_text(_sheet_text(labels))
     records = labeling.read_labeling_sheets([tmp_path / "alice.csv", tmp_path / "bob.csv"],
-                                            tmp_path / "key.csv")
+                                            out / "private" / "labeling_key.csv")
     table = labeling.make_table(records, ["box", "mask", "dilated"], n_bootstrap=300, seed=1)
     votes = np.array([[labeling.LABELS.index(labeling.normalize_label(x[r])) for x in (ALICE, BOB)]
                       for r in sorted(ALICE)])
@@ -112,7 +105,8 @@ def test_agreement_statistics_come_from_statsmodels_with_a_bootstrap_interval(tm
     assert "| kappa (label vs rest) | 0.7231 |" in md
     assert md.index("Majority vote") < md.index("Rater alice:") < md.index("Rater bob:")
     # One image with a single result per rater: kappa defined, no interval.
-    single = labeling.make_table([r for r in records if r.image == "img1"], n_bootstrap=50)
+    first = min(r.image for r in records)
+    single = labeling.make_table([r for r in records if r.image == first], n_bootstrap=50)
     assert single.kappa is not None and np.isnan(single.kappa_interval[0])
 
 

@@ -3,7 +3,7 @@ import pytest
 
 from gone import masks as M
 
-pytestmark = pytest.mark.jax  # numpy only: backend-neutral
+# no Keras: the TensorFlow run covers it (the `jax` subset is for code on the backend)
 
 
 def _dets(h=64, w=80):

@@ -3,7 +3,7 @@ import pytest
 
 from gone import metrics
 
-pytestmark = pytest.mark.jax  # numpy / scikit-image only
+# no Keras: the TensorFlow run covers it (the `jax` subset is for code on the backend)
 
 
 def _ramp(h=40, w=50, slope=0.01):

@@ -1,4 +1,7 @@
-"""TF1 checkpoint bundle reader (numpy only), name mapping, native format and conversion."""
+"""TF1 checkpoint bundle reader (numpy only), name mapping, native format and conversion.
+
+The reader, the native format and `python -m inpaint.convert` use no Keras: they run once, on
+TensorFlow; the tests that assign into Keras variables are marked `jax` too."""
 import os
 import re
 import subprocess
@@ -42,7 +45,6 @@ def _recipe(names_shapes, seed):
     return out
 
 
-@pytest.mark.jax
 def test_release_checkpoint_read_without_tf(deepfill_release_ckpt, deepfill_reference_dir):
     variables = read_tf_checkpoint(deepfill_release_ckpt)
     table = _variables_txt(deepfill_reference_dir)
@@ -59,7 +61,6 @@ def test_release_checkpoint_read_without_tf(deepfill_release_ckpt, deepfill_refe
         np.testing.assert_array_equal(value, expected[name], err_msg=name)
 
 
-@pytest.mark.jax
 def test_full_checkpoint_and_path_forms(deepfill_full_ckpt, deepfill_release_ckpt):
     variables = read_tf_checkpoint(deepfill_full_ckpt)
     assert len(variables) == 104 and sum(v.size for v in variables.values()) == 3601542 + 7072770
@@ -86,7 +87,6 @@ def test_reader_matches_tensorflow(deepfill_full_ckpt):
         np.testing.assert_array_equal(reader.get_tensor(name), ours[name], err_msg=name)
 
 
-@pytest.mark.jax
 def test_bad_paths_give_clear_errors(tmp_path):
     with pytest.raises(CheckpointError, match="no TF checkpoint"):
         read_tf_checkpoint(tmp_path / "nothing")
@@ -130,7 +130,6 @@ def test_missing_and_unexpected_names_are_listed(generator, deepfill_release_ckp
         assign_generator_weights(generator, good)
 
 
-@pytest.mark.jax
 def test_native_round_trip(tmp_path, deepfill_release_ckpt):
     variables = read_tf_checkpoint(deepfill_release_ckpt)
     path = save_native(tmp_path / "w.npz", variables, config={"PADDING": "SAME"})
@@ -144,21 +143,26 @@ def test_native_round_trip(tmp_path, deepfill_release_ckpt):
         load_native(tmp_path / "other.npz")
 
 
-@pytest.mark.jax
-def test_convert_command(tmp_path, deepfill_full_ckpt):
+def test_convert_command(tmp_path, deepfill_full_ckpt):   # the real `python -m` entry point
     dst = tmp_path / "deepfill.npz"
     done = subprocess.run([sys.executable, "-m", "inpaint.convert", str(deepfill_full_ckpt), str(dst),
                            "--with-critics"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     loaded, manifest = load_native(dst)
     assert len(loaded) == 104 and "source" in manifest["extra"]
-    bad = subprocess.run([sys.executable, "-m", "inpaint.convert", str(tmp_path / "none"), str(dst)],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2 and "error: no TF checkpoint" in bad.stderr
-    assert "Traceback" not in bad.stderr
 
 
-@pytest.mark.jax
+
+def test_convert_command_refuses_a_missing_checkpoint(tmp_path, capsys):
+    from inpaint import convert
+
+    assert convert.main([str(tmp_path / "none"), str(tmp_path / "deepfill.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "error: no TF checkpoint" in err and "Traceback" not in err
+    assert not (tmp_path / "deepfill.npz").exists()
+
+
+# not marked jax: it runs JAX in its own process whatever the suite's backend, so once is enough
 def test_yu_checkpoint_usable_without_tensorflow(deepfill_release_ckpt):
     pytest.importorskip("jax")
     script = (

@@ -3,7 +3,7 @@ import pytest
 
 from inpaint.config import DEFAULT_YAML, InpaintConfig
 
-pytestmark = pytest.mark.jax
+# no Keras: the TensorFlow run covers it (the `jax` subset is for code on the backend)
 
 REQUIRED = """DATASET RANDOM_CROP VAL LOG_DIR MODEL_RESTORE GAN PRETRAIN_COARSE_NETWORK GAN_LOSS_ALPHA
 WGAN_GP_LAMBDA COARSE_L1_ALPHA L1_LOSS_ALPHA AE_LOSS_ALPHA GAN_WITH_MASK DISCOUNTED_MASK RANDOM_SEED

@@ -32,19 +32,21 @@ def _scene(h, w, seed=0):
     return image, hole
 
 
-def test_reference_cases_through_public_api(model, infer_cases):
+def test_reference_case_through_public_api(model, infer_cases):
+    # One golden case (200x320, not square) through RGB in / out, a uint8 3-channel mask and a
+    # bool 2-D one; both cases are checked at the network level on both backends in
+    # test_generator_reference.py, so a second one here would only add a trace.
     assert model.weights_source.endswith("release_like_ckpt")
-    images = [infer_cases[f"case{i}_image_bgr"][..., ::-1] for i in (0, 1)]  # public API is RGB
-    masks = [infer_cases[f"case{i}_mask"] for i in (0, 1)]  # uint8, 3-channel, 255 = hole
-    outs = model.inpaint_batch(images, masks)
-    for i, (image, mask, out) in enumerate(zip(images, masks, outs)):
-        hole = mask[..., 0] > 127
-        ref = infer_cases[f"case{i}_output_bgr"][..., ::-1]
-        assert out.dtype == np.uint8 and out.shape == image.shape
-        assert np.array_equal(out[~hole], image[~hole])  # identical to the input outside the hole
-        assert np.abs(out[hole].astype(int) - ref[hole]).max() <= 1
-    single = model.inpaint(images[1], masks[1][..., 0] > 0)  # bool 2-D mask, batch of one
-    assert np.array_equal(single, outs[1])
+    image = infer_cases["case1_image_bgr"][..., ::-1]   # public API is RGB
+    mask = infer_cases["case1_mask"]                     # uint8, 3-channel, 255 = hole
+    (out,) = model.inpaint_batch([image], [mask])
+    hole = mask[..., 0] > 127
+    ref = infer_cases["case1_output_bgr"][..., ::-1]
+    assert out.dtype == np.uint8 and out.shape == image.shape
+    assert np.array_equal(out[~hole], image[~hole])  # identical to the input outside the hole
+    assert np.abs(out[hole].astype(int) - ref[hole]).max() <= 1
+    single = model.inpaint(image, mask[..., 0] > 0)  # bool 2-D mask
+    assert np.array_equal(single, out)
 
 
 def test_mask_forms_agree(random_model):

@@ -9,7 +9,6 @@ CONFIG = dict(IMG_SHAPES=[256, 256, 3], HEIGHT=128, WIDTH=128, MAX_DELTA_HEIGHT=
               VERTICAL_MARGIN=0, HORIZONTAL_MARGIN=0)
 
 
-@pytest.mark.jax
 def test_random_bbox_range_and_seed():
     boxes = [random_bbox(CONFIG, np.random.default_rng(s)) for s in range(300)]
     tops = [b[0] for b in boxes]
@@ -27,7 +26,6 @@ def test_random_bbox_range_and_seed():
         random_bbox(dict(CONFIG, HEIGHT=256), 0)
 
 
-@pytest.mark.jax
 def test_bbox2mask_shrinks_by_max_delta():
     bbox = (40, 88, 128, 128)
     mask = bbox2mask(bbox, CONFIG, delta=(6, 13))
@@ -46,7 +44,6 @@ def test_bbox2mask_shrinks_by_max_delta():
     assert min(dh) == 0 and max(dh) == 16  # randint(32 // 2 + 1)
 
 
-@pytest.mark.jax
 def test_free_form_mask_seeded():
     a = free_form_mask(128, 96, 3)
     b = free_form_mask(128, 96, 3)
@@ -58,7 +55,6 @@ def test_free_form_mask_seeded():
     assert 0.005 < a.mean() < 0.8
 
 
-@pytest.mark.jax
 def test_user_mask_file_and_local_patch(tmp_path):
     from PIL import Image
     image = np.zeros((100, 120, 3), np.uint8)
@@ -82,7 +78,6 @@ def test_user_mask_file_and_local_patch(tmp_path):
         MaskSampler(config, "circle")
 
 
-@pytest.mark.jax
 def test_mask_sampler_resumes_from_rng_state():
     sampler = MaskSampler(CONFIG, "bbox", 11)
     sampler.sample()

@@ -6,6 +6,10 @@ the README's "suggested checks for another float32 implementation": losses ~1e-5
 powers exact; G-step m / v within 1e-3 of each variable's max; D-step m / v within 0.1 of max;
 updated G variables within ~1e-8 where |m| > 1e-3 max|m|. The distinguishing signal of the shared
 Adam is the G step size: median 9.189e-5 (a separate Adam would move 1.0e-4).
+
+Runs on both backends: on JAX the steps work on the trainer's own state (their buffers are
+donated), so the test syncs it back to the Keras variables (`sync_to_keras`) after each step
+before reading them, as the trainer does before snapshots and summaries.
 """
 import numpy as np
 import pytest
@@ -15,7 +19,7 @@ from inpaint.config import InpaintConfig
 from inpaint.masks import bbox2mask
 from inpaint.trainer import InpaintTrainer
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = [pytest.mark.jax, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +28,7 @@ def case(deepfill_reference_dir):
 
 
 def _np(x):
-    return np.asarray(keras.ops.convert_to_numpy(x))
+    return np.array(keras.ops.convert_to_numpy(x), copy=True)   # a copy: JAX donates the buffers
 
 
 def _stored(case, prefix, name):
@@ -50,6 +54,7 @@ def stepped(case, deepfill_full_ckpt, tmp_path_factory):
     batch = case["batch_bgr"].astype(np.float32)
     tl = np.array([t, l], np.int32)
     d = trainer.critic_update(batch, mask, tl, case["alpha_local"], case["alpha_global"])
+    trainer.sync_to_keras()
     after_d = {n: _np(named[n]) for n in case["d_var_names"]}
     after_d_m = {n: _np(_slot(trainer.d_optimizer, named[n], "m")) for n in case["d_var_names"]}
     g, _, _ = trainer.generator_update(batch, mask, tl)
