@@ -6,6 +6,8 @@ prediction pipeline (bin/predict.py) and a reader of its PyTorch checkpoints tha
     lama = LamaInpainter.from_checkpoint("big-lama")      # folder, best.ckpt, or a converted .npz
     result = lama.predict(image_rgb_uint8, hole_mask)     # uint8 HxWx3, as bin/predict.py writes it
 """
+from lama.checkpoint import CheckpointError
 from lama.config import LamaConfig, LamaConfigError
+from lama.inpainter import LamaInpainter, pad_to_modulo
 
-__all__ = ["LamaConfig", "LamaConfigError"]
+__all__ = ["CheckpointError", "LamaConfig", "LamaConfigError", "LamaInpainter", "pad_to_modulo"]

@@ -82,7 +82,7 @@ class Conv(keras.layers.Layer):
         self.kernel_size, self.stride, self.padding = int(kernel_size), int(stride), int(padding)
         self.use_bias = bool(use_bias)
         k = self.kernel_size
-        self.kernel = self.add_weight(shape=(k, k, self.in_channels, self.out_channels), initializer="he_normal",
+        self.kernel = self.add_weight(shape=(k, k, self.in_channels, self.out_channels), initializer="zeros",
                                       name="kernel")
         self.bias = self.add_weight(shape=(self.out_channels,), initializer="zeros", name="bias") if use_bias else None
         self.built = True
@@ -118,7 +118,7 @@ class ConvTranspose(keras.layers.Layer):
     def __init__(self, in_channels, out_channels, **kwargs):
         super().__init__(**kwargs)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel = self.add_weight(shape=(3, 3, self.out_channels, self.in_channels), initializer="he_normal",
+        self.kernel = self.add_weight(shape=(3, 3, self.out_channels, self.in_channels), initializer="zeros",
                                       name="kernel")
         self.bias = self.add_weight(shape=(self.out_channels,), initializer="zeros", name="bias")
         self.built = True
@@ -220,7 +220,7 @@ class FourierUnit(keras.layers.Layer):
         self.epsilon = float(epsilon)
         c2 = 2 * self.channels
         # (out, in) matrix of the 1x1 convolution: torch's (out, in, 1, 1) weight, squeezed
-        self.conv_kernel = self.add_weight(shape=(c2, c2), initializer="he_normal", name="conv_kernel")
+        self.conv_kernel = self.add_weight(shape=(c2, c2), initializer="zeros", name="conv_kernel")
         self.bn = BatchNorm(c2, epsilon=epsilon, axis=1, name="bn")
         self.built = True
 
