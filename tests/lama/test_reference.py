@@ -76,16 +76,17 @@ def check_trace(model, trace_npz, tol):
 
 def check_case(model, g, case, tol):
     image, mask, want = g[case + "/image"], g[case + "/mask"], g[case + "/result_uint8_rgb"]
+    seen = []   # spy on the network call predict() makes: its input and output
+    generate = model.generate
+    model.generate = lambda x: seen.append((x, generate(x))) or seen[-1][1]
+    try:
+        out = model.predict(image, mask)
+    finally:
+        del model.generate
+    (x, pred), = seen
     # the network input the pipeline builds is the original's, bit for bit
-    hp, wp = g[case + "/generator_input"].shape[2:]
-    images = np.pad(image, [(0, hp - image.shape[0]), (0, wp - image.shape[1]), (0, 0)], mode="symmetric")
-    images = images.astype(np.float32)[None] / np.float32(255)
-    np.testing.assert_array_equal(images, nhwc(g[case + "/image_padded"]))
-    masks = np.pad(mask, [(0, hp - mask.shape[0]), (0, wp - mask.shape[1])], mode="symmetric")[None]
-    pred = model.fill(images, masks)
-    assert pred.shape == (1, hp, wp, 3)
+    np.testing.assert_array_equal(x, nhwc(g[case + "/generator_input"]))
     assert np.abs(pred - nhwc(g[case + "/predicted_image"])).max() <= tol
-    out = model.predict(image, mask)
     assert out.dtype == np.uint8 and out.shape == want.shape
     diff = out.astype(int) - want
     assert np.abs(diff).max() <= 1
@@ -93,6 +94,20 @@ def check_case(model, g, case, tol):
     # known pixels are exact copies of the input
     known = mask == 0
     np.testing.assert_array_equal(out[known], image[known])
+
+
+def test_fill_on_a_ready_batch(small_model, small_cases):
+    """fill() on padded NHWC batches (two cases of the same padded size) gives the generator's
+    prediction for each, compositing nothing."""
+    g = small_cases
+    images = np.concatenate([nhwc(g["case2/image_padded"]), nhwc(g["case2/image_padded"])[:, ::-1]])
+    masks = np.concatenate([nhwc(g["case2/mask_padded"]), nhwc(g["case2/mask_padded"])[:, ::-1]])[..., 0]
+    pred = small_model.fill(images, masks)
+    assert pred.shape == (2, 256, 256, 3)
+    assert np.abs(pred[:1] - nhwc(g["case2/predicted_image"])).max() <= PRED_TOL["small"]
+    single = small_model.fill(images[1:], masks[1:])
+    assert np.abs(pred[1:] - single).max() <= 1e-6
+    assert np.abs(pred[1:] - pred[:1]).max() > 0.01      # the second image is really a different one
 
 
 def test_small_generator_trace(small_model, lama_reference_dir):
