@@ -71,6 +71,26 @@ def reflect_pad(x, pad):
     return ops.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="reflect")
 
 
+# A stride-1 k x k convolution with few output channels (big-lama's last one: 7x7, 64 -> 3) makes
+# a skinny matrix product that CPU kernels run far below their matrix rate; with at most this many
+# k * out channels it runs as one 1 x k convolution to k * out channels plus k shifted row sums.
+ROWS_MAX_CHANNELS = 64
+
+
+def _conv_by_rows(x_padded, kernel):
+    """'valid' stride-1 convolution of NHWC `x_padded` with `kernel` (k, k, in, out), computed as
+    a 1 x k convolution whose k * out outputs hold every kernel row, then the sum over the rows of
+    the shifted parts (the same terms in another order)."""
+    k, _, cin, cout = kernel.shape
+    rows = ops.reshape(ops.transpose(kernel, (1, 2, 0, 3)), (1, k, cin, k * cout))   # [0, dx, ci, dy*out+co]
+    z = ops.conv(x_padded, rows, strides=1, padding="valid")                        # (N, H + k - 1, W, k*out)
+    h = x_padded.shape[1] - k + 1
+    y = z[:, 0:h, :, 0:cout]
+    for dy in range(1, k):
+        y = y + z[:, dy:dy + h, :, dy * cout:(dy + 1) * cout]
+    return y
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class Conv(keras.layers.Layer):
     """torch Conv2d(in, out, k, stride, padding, bias, padding_mode='reflect') as explicit reflect
@@ -91,7 +111,12 @@ class Conv(keras.layers.Layer):
         return self.conv_padded(reflect_pad(x, self.padding))
 
     def conv_padded(self, x_padded, kernel=None):
-        y = ops.conv(x_padded, self.kernel if kernel is None else kernel, strides=self.stride, padding="valid")
+        kernel = self.kernel if kernel is None else kernel
+        k = self.kernel_size
+        if self.stride == 1 and k > 1 and self.out_channels * k <= ROWS_MAX_CHANNELS:
+            y = _conv_by_rows(x_padded, kernel)
+        else:
+            y = ops.conv(x_padded, kernel, strides=self.stride, padding="valid")
         if self.bias is not None:
             y = y + self.bias
         return y
@@ -113,7 +138,8 @@ class Conv(keras.layers.Layer):
 class ConvTranspose(keras.layers.Layer):
     """torch ConvTranspose2d(in, out, kernel_size=3, stride=2, padding=1, output_padding=1), with
     bias: out[o] = sum x[i] w[k] over o = 2i + k - 1, i.e. the padding-free transposed convolution
-    (length 2n + 1) cropped to [1 : 2n + 1], exactly twice the input size."""
+    (length 2n + 1) cropped to [1 : 2n + 1], exactly twice the input size. The kernel variable has
+    Keras' conv_transpose layout (3, 3, out, in)."""
 
     def __init__(self, in_channels, out_channels, **kwargs):
         super().__init__(**kwargs)
@@ -124,9 +150,31 @@ class ConvTranspose(keras.layers.Layer):
         self.built = True
 
     def call(self, x):
-        h, w = x.shape[1], x.shape[2]
-        y = ops.conv_transpose(x, self.kernel, strides=2, padding="valid")
-        return y[:, 1:2 * h + 1, 1:2 * w + 1, :] + self.bias
+        # Output row 2m takes tap 1 of input row m; row 2m + 1 takes tap 2 of row m and tap 0 of
+        # row m + 1 (zero past the end: output_padding); the same along columns. So the four
+        # output phases are exact 1x1, 1x2, 2x1 and 2x2 convolutions of the input (the 9 taps
+        # once each; CPU convolution kernels run them faster than a transposed convolution),
+        # interleaved with stack + reshape.
+        n, h, w, _ = x.shape
+        k = ops.transpose(self.kernel, (0, 1, 3, 2))      # (3, 3, in, out), k[ky, kx] = torch w[:, :, ky, kx]
+        x_r = ops.pad(x, [[0, 0], [0, 0], [0, 1], [0, 0]])
+        x_b = ops.pad(x, [[0, 0], [0, 1], [0, 0], [0, 0]])
+        x_rb = ops.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])
+        taps = {0: 1, 1: (2, 0)}   # phase -> kernel taps for input offsets 0 (and 1)
+
+        def kern(a, b):
+            ky = (taps[a],) if a == 0 else taps[a]
+            kx = (taps[b],) if b == 0 else taps[b]
+            return ops.stack([ops.stack([k[i, j] for j in kx]) for i in ky])
+
+        p00 = ops.conv(x, kern(0, 0), padding="valid")
+        p01 = ops.conv(x_r, kern(0, 1), padding="valid")
+        p10 = ops.conv(x_b, kern(1, 0), padding="valid")
+        p11 = ops.conv(x_rb, kern(1, 1), padding="valid")
+        c = self.out_channels
+        even = ops.reshape(ops.stack([p00, p01], axis=3), (-1, h, 2 * w, c))
+        odd = ops.reshape(ops.stack([p10, p11], axis=3), (-1, h, 2 * w, c))
+        return ops.reshape(ops.stack([even, odd], axis=2), (-1, 2 * h, 2 * w, c)) + self.bias
 
     def torch_variables(self, prefix):
         return [(prefix + "weight", self.kernel, CONV_T), (prefix + "bias", self.bias, VECTOR)]
@@ -221,7 +269,7 @@ class FourierUnit(keras.layers.Layer):
         c2 = 2 * self.channels
         # (out, in) matrix of the 1x1 convolution: torch's (out, in, 1, 1) weight, squeezed
         self.conv_kernel = self.add_weight(shape=(c2, c2), initializer="zeros", name="conv_kernel")
-        self.bn = BatchNorm(c2, epsilon=epsilon, axis=1, name="bn")
+        self.bn = BatchNorm(c2, epsilon=epsilon, axis=1, name="bn", dtype=self.dtype_policy)
         self.built = True
 
     def spectrum(self, x):
@@ -269,7 +317,8 @@ class SpectralTransform(keras.layers.Layer):
 
     def call(self, x):
         a = ops.relu(self.bn1(self.conv1(x)))
-        return self.conv2(a + self.fu(a))
+        f = self.fu(a)      # float32 under any policy
+        return self.conv2(ops.cast(a, f.dtype) + f)
 
     def torch_variables(self, prefix):
         return (self.conv1.torch_variables(prefix + "conv1.0.") + self.bn1.torch_variables(prefix + "conv1.1.")

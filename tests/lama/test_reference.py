@@ -152,3 +152,19 @@ def test_full_generator_trace(full_model, lama_reference_dir):
                                   pytest.param("case1", marks=pytest.mark.slow)])
 def test_full_predict_cases(full_model, full_cases, case):
     check_case(full_model, full_cases, case, PRED_TOL["full"])
+
+
+def test_bfloat16_mode_stays_close(lama_reference_dir, small_cases):
+    """precision='bfloat16' (convolutions in bfloat16, Fourier units and the output convolution
+    in float32) gives the same pipeline within bfloat16's precision."""
+    model = LamaInpainter.from_checkpoint(lama_reference_dir / "lama_generator_random_small.ckpt",
+                                          precision="bfloat16")
+    x = nhwc(small_cases["case4/generator_input"])
+    pred = model.generate(x)
+    want = nhwc(small_cases["case4/predicted_image"])
+    err = np.abs(pred - want)
+    assert pred.dtype == np.float32 and err.max() < 0.05 and err.mean() < 0.01
+    assert err.max() > 1e-5       # really computed in reduced precision
+    out = model.predict(small_cases["case4/image"], small_cases["case4/mask"])
+    known = small_cases["case4/mask"] == 0
+    np.testing.assert_array_equal(out[known], small_cases["case4/image"][known])
