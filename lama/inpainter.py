@@ -208,6 +208,10 @@ class LamaInpainter:
         if x.ndim != 4 or x.shape[-1] != self.config.INPUT_NC or x.shape[1] % m or x.shape[2] % m:
             raise ValueError(f"generator input must be (N, H, W, {self.config.INPUT_NC}) with H and W "
                              f"multiples of {m}, got {x.shape}")
+        if x.shape[1] < 2 * m or x.shape[2] < 2 * m:
+            # the reflect padding at the bottleneck needs at least 2 x 2 there (the original fails too)
+            raise ValueError(f"generator input must be at least {2 * m} x {2 * m} (the image at least "
+                             f"{m + 1} x {m + 1} before padding), got {x.shape[1]} x {x.shape[2]}")
         return x
 
     def fill(self, images, masks):

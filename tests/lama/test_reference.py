@@ -138,6 +138,10 @@ def test_bad_inputs_are_refused(small_model):
         small_model.predict(image.astype(np.float32), np.zeros((16, 24), np.uint8))
     with pytest.raises(ValueError, match="multiples of 8"):
         small_model.fill(np.zeros((1, 12, 24, 3), np.float32), np.zeros((1, 12, 24)))
+    with pytest.raises(ValueError, match=r"the image at least 9 x 9 before padding\), got 8 x 24"):
+        small_model.predict(np.zeros((8, 24, 3), np.uint8), np.zeros((8, 24), np.uint8))
+    tiny = small_model.predict(np.full((9, 10, 3), 7, np.uint8), np.eye(9, 10, dtype=np.uint8))
+    assert tiny.shape == (9, 10, 3) and (tiny[np.eye(9, 10) == 0] == 7).all()
 
 
 def test_full_generator_trace(full_model, lama_reference_dir):
