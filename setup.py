@@ -36,7 +36,7 @@ setup(
         "Topic :: Multimedia :: Graphics",
     ],
     python_requires=">=3.11",
-    packages=find_packages(include=["mrcnn", "mrcnn.*", "inpaint", "inpaint.*", "gone", "gone.*",
+    packages=find_packages(include=["mrcnn", "mrcnn.*", "inpaint", "inpaint.*", "lama", "lama.*", "gone", "gone.*",
                                     "data_prep", "data_prep.*", "gonefiles"]),
     package_data={"gone.app": ["static/*"]},  # the page of `gone app`
     install_requires=[

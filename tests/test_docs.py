@@ -22,9 +22,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 FRONT_PAGES = [REPO / "README.md", REPO / "docs" / "index.md"]
 # Top-level folders of the repository: a backticked path starting with one of them must exist.
-REPO_DIRS = ("benchmarks", "data_prep", "docs", "experiments", "gone", "inpaint", "mrcnn", "notebooks",
+REPO_DIRS = ("benchmarks", "data_prep", "docs", "experiments", "gone", "inpaint", "lama", "mrcnn", "notebooks",
              "scripts", "tests")
-OUR_PACKAGES = ("gone", "mrcnn", "inpaint", "data_prep", "gonefiles", "experiments", "benchmarks", "scripts")
+OUR_PACKAGES = ("gone", "mrcnn", "inpaint", "lama", "data_prep", "gonefiles", "experiments", "benchmarks", "scripts")
 SHELL_SEPARATORS = {"&&", "||", ";", "|"}
 SKIPPED_PROGRAMS = {"pip", "pip3", "cd", "export", "mkdir", "ls", "cp", "mv", "rm", "cat", "echo",
                     "tensorboard", "nvidia-smi", "unzip", "tar", "wget", "curl", "git"}

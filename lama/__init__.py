@@ -1,0 +1,20 @@
+"""LaMa (Suvorov et al., WACV 2022, "Resolution-robust Large Mask Inpainting with Fourier
+Convolutions"): the big-lama generator of advimman/lama in Keras 3 (TensorFlow or JAX), its
+prediction pipeline (bin/predict.py) and a reader of its PyTorch checkpoints that needs no PyTorch.
+
+    from lama import LamaInpainter
+    lama = LamaInpainter.from_checkpoint("big-lama")      # folder, best.ckpt, or a converted .npz
+    result = lama.predict(image_rgb_uint8, hole_mask)     # uint8 HxWx3, as bin/predict.py writes it
+"""
+import os as _os
+
+# TensorFlow's Eigen CPU kernels run the generator faster than its oneDNN ones on the machines
+# measured (docs/benchmarks/lama_inference.md) and are what mrcnn/ uses too. Takes effect only when
+# lama is imported before TensorFlow; set TF_ENABLE_ONEDNN_OPTS=1 to opt out.
+_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+from lama.checkpoint import CheckpointError  # noqa: E402
+from lama.config import LamaConfig, LamaConfigError  # noqa: E402
+from lama.inpainter import LamaInpainter, pad_to_modulo  # noqa: E402
+
+__all__ = ["CheckpointError", "LamaConfig", "LamaConfigError", "LamaInpainter", "pad_to_modulo"]
