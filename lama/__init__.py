@@ -6,12 +6,12 @@ prediction pipeline (bin/predict.py) and a reader of its PyTorch checkpoints tha
     lama = LamaInpainter.from_checkpoint("big-lama")      # folder, best.ckpt, or a converted .npz
     result = lama.predict(image_rgb_uint8, hole_mask)     # uint8 HxWx3, as bin/predict.py writes it
 """
-import os as _os
+from gonefiles.quiet import quiet_backend_import as _quiet_backend_import
 
-# TensorFlow's Eigen CPU kernels run the generator faster than its oneDNN ones on the machines
-# measured (docs/benchmarks/lama_inference.md) and are what mrcnn/ uses too. Takes effect only when
-# lama is imported before TensorFlow; set TF_ENABLE_ONEDNN_OPTS=1 to opt out.
-_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# The backend environment defaults (gonefiles/quiet.py: TensorFlow's Eigen CPU kernels, which run
+# the generator faster than its oneDNN ones on the machines measured, docs/benchmarks/lama_inference.md)
+# and a quiet first `import keras`; they take effect only when lama is imported before TensorFlow.
+_quiet_backend_import()
 
 from lama.checkpoint import CheckpointError  # noqa: E402
 from lama.config import LamaConfig, LamaConfigError  # noqa: E402
