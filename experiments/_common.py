@@ -339,6 +339,7 @@ def evaluate(data: DataSource, strategies, models: Models, cfg, output_dir, verb
                    "large_crop_fraction": result.large_crop_fraction,
                    "person_fraction": person_fraction,
                    "is_large_crop": int(result.large_crop_fraction > LARGE_CROP_THRESHOLD),
+                   "fallback": int(bool(result.fallback)),
                    "gradient_norm": metrics.gradient_norm(result.output, hole) if hole.any()
                    else float("nan"),
                    "original_path": original_path.relative_to(out).as_posix(),

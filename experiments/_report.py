@@ -35,7 +35,7 @@ EXPERIMENT_FILES = (PER_IMAGE_CSV, LABELING_SHEET_CSV, LABELING_KEY_CSV, FIGURE_
 RANDOM_WEIGHTS_BANNER = "RANDOM INPAINTING WEIGHTS: results are meaningless"
 
 PER_IMAGE_COLUMNS = ("image", "columns", "strategy", "status", "num_people",
-                     "large_crop_fraction", "person_fraction", "is_large_crop", "gradient_norm",
+                     "large_crop_fraction", "person_fraction", "is_large_crop", "fallback", "gradient_norm",
                      "psnr", "ssim", "psnr_hole", "l1_hole", "original_path", "hole_path",
                      "result_path", "masks", "inpaint_weights")
 
@@ -61,9 +61,12 @@ def _csv_value(v):
 
 
 def labeling_results(rows, column_of_row):
-    """One labeling entry per (row, column); `column_of_row(row)` -> list of column names."""
+    """One labeling entry per (row, column); `column_of_row(row)` -> list of column names. Rows
+    whose hole was filled by the pipeline's fallback (too little known context, ``fallback``) are
+    left out: their fill is a flat colour, not the inpainter's."""
     return [{"image": r["image"], "column": c, "image_path": r["result_path"]}
-            for r in rows if r["status"] == "inpainted" for c in column_of_row(r)]
+            for r in rows if r["status"] == "inpainted" and not int(r.get("fallback") or 0)
+            for c in column_of_row(r)]
 
 
 def header_lines(models, data, title: str, oracle_relics=False) -> list:
@@ -107,8 +110,8 @@ def summary_table(rows, columns, column_of_row) -> list:
         return f"{np.mean(v):{fmt}}" if v else "n/a"
 
     lines = ["| column | removal PSNR (dB) | removal SSIM | PSNR in hole (dB) | rows | "
-             "with clean background | inpainted | large crop | mean gradient norm |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "with clean background | inpainted | fallback fill | large crop | mean gradient norm |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c in columns:
         sel = [r for r in rows if c in column_of_row(r)]
         lines.append(f"| {c} | {_mean_ci(r.get('psnr') for r in sel)} | "
@@ -116,6 +119,7 @@ def summary_table(rows, columns, column_of_row) -> list:
                      f"{mean((r.get('psnr_hole') for r in sel), '.2f')} | {len(sel)} | "
                      f"{len(_finite(r.get('psnr') for r in sel))} | "
                      f"{sum(r['status'] == 'inpainted' for r in sel)} | "
+                     f"{sum(int(r.get('fallback') or 0) for r in sel)} | "
                      f"{sum(int(r['is_large_crop']) for r in sel)} | "
                      f"{mean(r.get('gradient_norm') for r in sel)} |")
     lines += ["", "Columns:", "",
@@ -130,6 +134,10 @@ def summary_table(rows, columns, column_of_row) -> list:
               "- **rows**: results in this column (one per image and strategy); **with clean "
               "background**: how many of them the PSNR/SSIM means cover.",
               "- **inpainted**: rows whose hole was filled (the others had nothing to remove).",
+              "- **fallback fill**: inpainted rows whose hole left under gone.pipeline.MIN_KNOWN_CONTEXT "
+              "of its region known (e.g. a box covering the whole image): the hole is filled with the "
+              "mean colour of the known pixels instead of the inpainter's output (per_image.csv "
+              "column `fallback`), and the row is left out of the labeling sheet.",
               f"- **large crop**: rows whose hole covers more than "
               f"{int(100 * _large_crop_threshold())} % of the image (gone.masks.LARGE_CROP_THRESHOLD).",
               "- **mean gradient norm**: the paper's no-reference measure (gone.metrics."

@@ -338,6 +338,11 @@ def cmd_inpaint(args):
         if not files:
             err(f"error: {image}: folder has no image files")
             return EXIT_USAGE
+        try:
+            options.check_output_folder(output, "--output")
+        except ValueError as e:
+            err(f"error: {e}")
+            return EXIT_USAGE
         files, mask_for, mask_files = _match_masks(files, mask, counts)
         plan = plan_outputs(files, output, extra_inputs=mask_files)
         for j in plan.jobs:

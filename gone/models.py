@@ -155,7 +155,10 @@ def check_detector_weights(weights_path, allow_partial=False):
 
 def check_inpainter_checkpoint(checkpoint):
     """Check a DeepFill v1 checkpoint (TF1 folder / snap-N prefix / native .npz) without building
-    the network: it must exist and list the generator's ``inpaint_net/*`` variables."""
+    the network: it must exist, list the generator's ``inpaint_net/*`` variables, and every tensor
+    must read back whole (a TF checkpoint's per-tensor crc32c from its .index, a native file's zip
+    CRC) and finite. The generator is about 14 MB, so reading it here costs little and lets a damaged
+    file be refused before anything is created or any worker starts."""
     if checkpoint is None:
         from gone.weights import manual_instructions
         raise ModelLoadError("no inpainting checkpoint given and none cached; "
@@ -166,13 +169,9 @@ def check_inpainter_checkpoint(checkpoint):
         raise ModelLoadError(f"inpainting checkpoint not found: {path}")
     if path.is_dir() and not any(path.iterdir()):
         raise ModelLoadError(f"{path} is an empty folder, not a checkpoint")
-    if path.is_file() and path.suffix == ".npz":
-        return
+    from inpaint.checkpoint import read_checkpoint
     try:
-        from inpaint.checkpoint import list_tf_checkpoint
-        names = list_tf_checkpoint(path)
-    except ImportError:
-        return
+        names = read_checkpoint(path)
     except Exception as e:
         raise ModelLoadError(f"cannot read inpainting checkpoint {path}: {e}") from None
     if not any(n.startswith("inpaint_net/") for n in names):

@@ -206,11 +206,19 @@ def apply_speed_preset(args):
     return args
 
 
+def check_output_folder(path, option):
+    """ValueError (one line) when the output folder ``path`` exists but is not a folder."""
+    path = pathlib.Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path}: exists and is not a folder; name an output folder")
+
+
 def validate_remove_args(args):
     """Fill the speed options (``apply_speed_preset``) and check what the parser cannot (the
     ``--masks`` folder); raises ValueError (one line). The values themselves were bounded when
     parsed."""
     apply_speed_preset(args)
+    check_output_folder(args.outdir, "-o")
     masks = getattr(args, "masks", None)
     if masks is not None and getattr(args, "keep", "none") != "none":
         raise ValueError("--keep subject needs the detections; it cannot be used with --masks")

@@ -126,6 +126,12 @@ def open_image(path, size=None, what="image"):
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not a recognised image file") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        if size is not None:   # Pillow refuses before its size can be compared: name both sizes
+            import re
+            pixels = re.search(r"\((\d+) pixels\)", str(e))
+            shown = f"{int(pixels.group(1)):,} pixels" if pixels else "over Pillow's pixel limit"
+            raise ImageReadError(f"{path}: {what} is {shown} (refused before decoding) but the image "
+                                 f"is {size[0]}x{size[1]}") from None
         raise ImageReadError(f"{path}: {what} too large ({e})") from None
     except MemoryError:
         raise ImageReadError(f"{path}: {what} too large to decode (out of memory)") from None

@@ -156,3 +156,21 @@ def test_table2_on_paste_back_benchmark_dir(tmp_path):
         assert r["status"] == "inpainted"
         assert float(r["psnr"]) > 0 and float(r["psnr_hole"]) > 0 and float(r["ssim"]) <= 1
     assert "benchmark" in json.loads((out / "run_info.json").read_text())["data"]
+
+
+def test_table2_hole_without_context_is_reported_and_kept_out_of_the_labeling_set(tmp_path):
+    """synth_00008's box covers the whole image: PatchMatch has nothing to copy, so the pipeline's
+    documented fallback fills it; per_image.csv and summary.md say so and the labeling sheet
+    leaves that result out (its fill is not the inpainter's)."""
+    out = tmp_path / "t2"
+    proc = _run("table2_crop_strategy.py", "--set", "synth.scenes=9", "--set", 'strategies=["box"]',
+                "--output_dir", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "warning: synth_00008 box: the hole covers the whole image, nothing to fill from" in proc.stdout
+    rows = {r["image"]: r for r in csv.DictReader(open(out / "per_image.csv"))}
+    assert [n for n, r in rows.items() if r["fallback"] == "1"] == ["synth_00008"]
+    assert rows["synth_00008"]["status"] == "inpainted" and float(rows["synth_00008"]["psnr"]) > 10
+    box = next(line for line in (out / "summary.md").read_text().splitlines() if line.startswith("| box |"))
+    assert box.split(" | ")[6:8] == ["9", "1"]          # inpainted, fallback fill
+    key = list(csv.DictReader(open(out / "private" / "labeling_key.csv")))
+    assert len(key) == 8 and "synth_00008" not in {k["image"] for k in key}

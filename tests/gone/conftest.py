@@ -176,7 +176,8 @@ def fake_leaves(monkeypatch, tmp_path):
     write_fake_mrcnn_weights(cache / "mask_rcnn_coco.h5")
     monkeypatch.setenv("GONE_WEIGHTS_DIR", str(cache))
     built = {"detectors": [], "inpaint_models": [], "deepfill_npz": tmp_path / "fake.npz"}
-    np.savez(built["deepfill_npz"], nothing=np.zeros(1))
+    from inpaint.checkpoint import save_native   # a readable native file (check_inpainter_checkpoint reads it)
+    save_native(built["deepfill_npz"], {"inpaint_net/fake/kernel": np.zeros((1,), np.float32)})
 
     def build_maskrcnn(config, path, allow_partial=False, model_dir=None):
         det = built.get("detector_cls", FakeMaskRCNN)(config, path, score=built.get("score", 0.9))

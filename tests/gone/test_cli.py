@@ -267,6 +267,21 @@ def test_bad_values_rejected_up_front(photo_folder, tmp_path, fake_models, capsy
     assert fake_models == [] and not (tmp_path / "o").exists()
 
 
+def test_output_folder_that_is_a_file_is_refused(photo_folder, tmp_path, fake_models, capsys):
+    """-o / --output naming an existing file: exit 2, one line, the file untouched (no traceback)."""
+    taken = tmp_path / "out.txt"
+    taken.write_text("keep me")
+    masks = tmp_path / "m"
+    masks.mkdir()
+    rc = cli.main(["remove", str(photo_folder / "person.png"), "-o", str(taken), "-q", "--masks", str(masks)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err == f"gone: error: -o {taken}: exists and is not a folder; name an output folder\n"
+    rc = cli.main(["inpaint", "--image", str(photo_folder), "--mask", str(masks), "--output", str(taken), "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err == f"gone: error: --output {taken}: exists and is not a folder; name an output folder\n"
+    assert taken.read_text() == "keep me" and fake_models == []
+
+
 def _matterport_h5(path, layers):
     import h5py
     with h5py.File(path, "w") as f:

@@ -97,3 +97,26 @@ def test_truncated_native_file_is_one_line(tmp_path, deepfill_release_ckpt):
     with pytest.raises(CheckpointError, match=r"w.npz: unreadable native checkpoint \(truncated or corrupt"):
         from inpaint.checkpoint import load_native
         load_native(native)
+
+
+def test_flipped_checkpoint_refused_at_setup_by_gone_remove_and_beam(ckpt_copy, tmp_path, make_scene, capsys):
+    """The setup check reads the checkpoint whole: a damaged file stops `gone remove` and Beam
+    with exit 2 and one line before any output folder is created or any worker starts."""
+    from gone import beam as gbeam
+    data_file = ckpt_copy / DATA
+    data = bytearray(data_file.read_bytes())
+    data[1_000_000:1_001_024] = bytes(b ^ 0xFF for b in data[1_000_000:1_001_024])
+    data_file.write_bytes(bytes(data))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "m").mkdir()
+    _image_and_mask(tmp_path, make_scene)
+    (tmp_path / "img.png").rename(tmp_path / "in" / "img.png")
+    (tmp_path / "hole.png").rename(tmp_path / "m" / "img.png")
+    argv = ["--masks", str(tmp_path / "m"), "--inpainter", "deepfill", "--inpaint-checkpoint", str(ckpt_copy), "-q"]
+    assert cli.main(["remove", str(tmp_path / "in"), "-o", str(tmp_path / "out")] + argv) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not match its checksum" in err
+    assert gbeam.main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "bout")] + argv) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "does not match its checksum" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "bout").exists()
