@@ -38,7 +38,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["mrcnn", "mrcnn.*", "inpaint", "inpaint.*", "lama", "lama.*", "gone", "gone.*",
                                     "data_prep", "data_prep.*", "gonefiles"]),
-    package_data={"gone.app": ["static/*"]},  # the page of `gone app`
+    package_data={"gone.app": ["static/*"], "gone.labeling": ["static/*"]},  # the pages of `gone app` and `gone label`
     install_requires=[
         "keras>=3.5",
         "tensorflow>=2.16",  # the default Keras backend; JAX users install the [jax] extra

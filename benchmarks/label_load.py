@@ -126,7 +126,7 @@ def main():
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
 
-        from gone import label_app
+        from gone.labeling import app as label_app
 
         label_app.export([folder], out=lambda m: None)
         conn = sqlite3.connect(folder / label_app.DB_NAME)

@@ -27,7 +27,7 @@ FLAGS = _common.FLAGS
 
 def run():
     from gone import labeling
-    from gone.label_app import TAG_TITLES, TAGS
+    from gone.labeling.app import TAG_TITLES, TAGS
 
     if not FLAGS.output_dir:
         raise _common.ExperimentError("--output_dir (the experiment's output folder) is required")

@@ -1,5 +1,5 @@
 """Command line: ``gone remove INPUT... -o OUTDIR``, ``gone inpaint --image --mask --output``,
-``gone weights`` (and ``gone label``, gone/label_app.py).
+``gone weights`` (and ``gone label``, gone/labeling/app.py).
 
 Exit codes: 0 all files ok, 1 some files failed (or the disk filled up), 2 usage or setup error
 (bad arguments, no inputs, an output that would replace an input, models cannot be loaded),
@@ -93,7 +93,7 @@ def build_parser():
                    help="download NAME(s) (default: all downloadable)")
     w.add_argument("--timeout", type=options.float_in(0.0, 3600.0, low_open=True), default=30.0,
                    help="network timeout in seconds")
-    from gone import label_app
+    from gone.labeling import app as label_app
     label_app.add_arguments(sub.add_parser(
         "label", help="blind labeling web app for experiment outputs (docs/labeling.md)",
         description="Serve the blinded results of experiment outputs to raters; --export writes "
@@ -442,7 +442,7 @@ def main(argv=None):
             if args.command == "inpaint":
                 return cmd_inpaint(args)
             if args.command == "label":
-                from gone import label_app
+                from gone.labeling import app as label_app
                 return label_app.main(args)
             if args.command == "app":
                 from gone.app.server import main as app_main

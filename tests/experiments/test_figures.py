@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from gone import label_app, labeling
+from gone import labeling
+from gone.labeling import app as label_app
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 

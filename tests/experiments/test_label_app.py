@@ -12,7 +12,8 @@ import urllib.request
 
 import pytest
 
-from gone import label_app, labeling
+from gone import labeling
+from gone.labeling import app as label_app
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 

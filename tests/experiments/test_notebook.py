@@ -6,7 +6,8 @@ import pathlib
 
 import pytest
 
-from gone import label_app, labeling
+from gone import labeling
+from gone.labeling import app as label_app
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[2] / "notebooks"
 EXPECTED = ["inspect_data.ipynb", "inspect_inpainting.ipynb", "paper_tables.ipynb",

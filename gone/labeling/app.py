@@ -33,7 +33,9 @@ import threading
 import time
 import unicodedata
 
-from gone import labeling, websafety
+from gone import websafety
+from gone import labeling
+from gone.labeling import sheets
 from gone.io import write_text_atomic
 
 DB_NAME = "labeling.sqlite"
@@ -146,7 +148,7 @@ def load_items(folders, warn=None) -> tuple[list, list]:
         if not sheet.is_file():
             raise LabelAppError(f"{folder}: no labeling_sheet.csv (is it an experiment output?)")
         try:
-            rows = labeling._read_csv(sheet, ("result_id", "image_path"), "labeling sheet")
+            rows = sheets._read_csv(sheet, ("result_id", "image_path"), "labeling sheet")
         except labeling.LabelingError as err:   # names the file, never echoes its contents
             raise LabelAppError(f"cannot read the labeling sheet: {err}") from None
         key = {}
@@ -351,7 +353,7 @@ def export(folders, out=print) -> int:
             continue
         store = LabelStore(db)
         sheet_paths = {}
-        for row in labeling._read_csv(root / "labeling_sheet.csv", ("result_id", "image_path"),
+        for row in sheets._read_csv(root / "labeling_sheet.csv", ("result_id", "image_path"),
                                       "labeling sheet"):
             sheet_paths[row["result_id"].strip()] = row["image_path"].strip()
         labels = pathlib.Path(os.path.realpath(root / "labels"))   # symlinks followed
@@ -403,7 +405,7 @@ def create_app(folders, trusted_hosts=None, warn=None):
     # The label examples (experiments/fig3_label_examples.py) of the first folder that has them.
     examples = next((p for p in (_inside(r, r / EXAMPLES_FIGURE) for r in state.roots) if p),
                     None)
-    app = Flask("gone.label_app", static_folder=None)
+    app = Flask("gone.labeling.app", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.json.sort_keys = False
     # Host check (DNS rebinding) with trusted_hosts, Origin check, security headers
@@ -445,9 +447,11 @@ def create_app(folders, trusted_hosts=None, warn=None):
         return {"id": item.id, "image": f"/img/{item.id}/result",
                 "original": f"/img/{item.id}/original" if item.original else None}
 
+    html = page_html()
+
     @app.get("/")
     def page():
-        return Response(PAGE, mimetype="text/html")
+        return Response(html, mimetype="text/html")
 
     @app.get("/api/next")
     def api_next():
@@ -576,111 +580,10 @@ def main(args) -> int:
 
 
 # ----------------------------------------------------------------------------------------------
-# The page (no build step; data from the server is only ever set as text, never as HTML)
+# The page: static/label.html (no build step; data from the server is only ever set as text,
+# never as HTML), with the label and tag definitions filled in.
 
-_DEFS = json.dumps({"labels": LABEL_DEFINITIONS, "tags": TAG_TITLES})
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Labeling</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font-family:system-ui,sans-serif;margin:0;background:#222;color:#eee}
-header{display:flex;gap:1.5em;align-items:center;padding:.5em 1em;background:#333}
-main{display:flex;gap:1em;padding:1em}
-#view{flex:1;display:flex;gap:1em;justify-content:center;align-items:flex-start;min-width:0}
-#view figure{flex:1 1 0;min-width:0;margin:0;text-align:center}
-#view img{width:100%;height:80vh;object-fit:contain}
-figcaption{font-size:.85em;color:#aaa}
-#forig{display:none}
-aside{width:19em;font-size:.95em}
-kbd{background:#555;border-radius:3px;padding:0 .35em}
-.def{margin:.3em 0}
-button{font-size:1em;margin:.15em}
-#msg{color:#f88;min-height:1.2em}
-#login{padding:3em;text-align:center}
-</style></head><body>
-<header><b>Labeling</b><span id="who"></span><span id="prog"></span><span id="msg" role="status"></span></header>
-<div id="login"><form id="form"><label>Your name: <input id="name" autocomplete="username" maxlength="60" required></label>
-<button type="submit">Start</button></form></div>
-<main id="app" hidden>
-<div id="view"><figure><img id="result" alt="result"><figcaption>result</figcaption></figure>
-<figure id="forig"><img id="orig" alt="original"><figcaption>original</figcaption></figure></div>
-<aside>
-<p><b>Label</b> (key)</p><div id="defs"></div>
-<p><b>What is left</b> (optional, toggle)</p><div id="tags"></div>
-<p><button id="toggle"><kbd>v</kbd> original</button> <button id="undo"><kbd>u</kbd> undo</button></p>
-<p id="done" hidden>All done, thank you.</p>
-<details id="examples" hidden><summary>Examples of each label</summary><img id="exfig" alt="examples" style="width:100%"></details>
-</aside></main>
-<script>
-"use strict";
-const DEFS = __DEFS__;
-const KEYS = {"1":"good","g":"good","2":"okay","o":"okay","3":"striped","s":"striped","4":"solid","x":"solid"};
-const TAGKEYS = {"5":"limbs","6":"shadows","7":"held_objects","8":"person_infill"};
-let rater = null, item = null, busy = false, tags = new Set();
-const $ = (id) => document.getElementById(id);
-function say(t){ $("msg").textContent = t || ""; }
-function el(tag, text){ const e = document.createElement(tag); e.textContent = text; return e; }
-(function build(){
-  const short = {"good":"1 / g","okay":"2 / o","striped":"3 / s","solid":"4 / x"};
-  for (const [name, text] of Object.entries(DEFS.labels)) {
-    const d = document.createElement("div"); d.className = "def";
-    const b = el("button", ""); b.append(el("kbd", short[name]), " " + name); b.dataset.label = name;
-    b.addEventListener("click", () => send(name));
-    d.append(b, " " + text); $("defs").append(d);
-  }
-  let k = 5;
-  for (const [name, text] of Object.entries(DEFS.tags)) {
-    const l = document.createElement("label"); l.className = "def";
-    const c = document.createElement("input"); c.type = "checkbox"; c.id = "tag-" + name;
-    c.addEventListener("change", () => { c.checked ? tags.add(name) : tags.delete(name); });
-    l.append(c, " ", el("kbd", String(k++)), " " + text); $("tags").append(l, document.createElement("br"));
-  }
-})();
-function setTags(list){ tags = new Set(list || []); for (const n of Object.keys(DEFS.tags)) $("tag-" + n).checked = tags.has(n); }
-function showProgress(p){ $("prog").textContent = p.done + " done / " + p.left + " left"; }
-async function api(method, url, data){
-  const opt = {method, headers: {}};
-  if (data !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(data); }
-  const r = await fetch(url, opt);
-  const j = await r.json().catch(() => ({error: "bad answer from the server"}));
-  if (!r.ok) throw new Error(j.error || ("HTTP " + r.status));
-  return j;
-}
-function show(it){
-  item = it; $("forig").style.display = "none";
-  if (!it) { $("result").removeAttribute("src"); $("done").hidden = false; return; }
-  $("done").hidden = true; $("result").src = it.image;
-  if (it.original) $("orig").src = it.original; else $("orig").removeAttribute("src");
-  $("toggle").disabled = !it.original;
-}
-async function next(){
-  const j = await api("GET", "/api/next?rater=" + encodeURIComponent(rater));
-  rater = j.rater; $("who").textContent = "rater: " + rater; showProgress(j.progress); setTags([]); show(j.item);
-  document.body.dataset.state = j.done ? "done" : "ready";
-}
-async function run(f){ if (busy) return; busy = true; document.body.dataset.state = "busy";
-  try { say(""); await f(); } catch (e) { say(e.message); document.body.dataset.state = "error"; } finally { busy = false; } }
-function send(label){ run(async () => { if (!item) return;
-  await api("POST", "/api/labels", {rater, item_id: item.id, label, tags: Array.from(tags)}); await next(); }); }
-function undo(){ run(async () => { const j = await api("POST", "/api/undo", {rater});
-  if (!j.undone) say("nothing to undo"); await next(); }); }
-function toggle(){ if (item && item.original) { const o = $("forig"); o.style.display = o.style.display === "none" ? "block" : "none"; } }
-fetch("/api/definitions").then(r => r.json()).then(j => {
-  if (j.examples) { $("exfig").src = j.examples; $("examples").hidden = false; } }).catch(() => {});
-$("undo").addEventListener("click", undo); $("toggle").addEventListener("click", toggle);
-document.addEventListener("keydown", (e) => {
-  if (!rater || e.ctrlKey || e.metaKey || e.altKey || e.target.tagName === "INPUT" && e.target.type !== "checkbox") return;
-  const k = e.key.toLowerCase();
-  if (KEYS[k]) { e.preventDefault(); send(KEYS[k]); }
-  else if (TAGKEYS[k]) { e.preventDefault(); const n = TAGKEYS[k]; tags.has(n) ? tags.delete(n) : tags.add(n); setTags(Array.from(tags)); }
-  else if (k === "u") { e.preventDefault(); undo(); }
-  else if (k === "v") { e.preventDefault(); toggle(); }
-});
-function start(name){ rater = name; if (document.activeElement) document.activeElement.blur(); $("login").hidden = true; $("app").hidden = false;
-  run(async () => { await next(); try { localStorage.setItem("gone-rater", rater); } catch (e) {} }); }
-$("form").addEventListener("submit", (e) => { e.preventDefault(); start($("name").value); });
-const q = new URLSearchParams(location.search).get("rater");
-let saved = null; try { saved = localStorage.getItem("gone-rater"); } catch (e) {}
-if (q || saved) start(q || saved);
-</script></body></html>
-""".replace("__DEFS__", _DEFS)
+def page_html() -> str:
+    defs = json.dumps({"labels": LABEL_DEFINITIONS, "tags": TAG_TITLES})
+    return (pathlib.Path(__file__).with_name("static") / "label.html").read_text(encoding="utf-8").replace(
+        "__DEFS__", defs)
