@@ -121,3 +121,15 @@ def shown_url(host, port) -> str:
     host = str(host)
     shown = f"[{host.strip('[]')}]" if ":" in host else host
     return f"http://{shown}:{port}/"
+
+
+def serve_until_interrupted(server):
+    """Run a Werkzeug ``server`` until Ctrl-C (or SIGTERM turned into KeyboardInterrupt), then
+    close its socket."""
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -37,20 +37,26 @@ def reference_dir():
     return root
 
 
-@pytest.fixture(scope="session")
-def mrcnn_reference_dir(reference_dir):
-    d = reference_dir / "mask_rcnn"
+def _reference_part(reference_dir, name):
+    d = reference_dir / name
     if not d.is_dir():
         pytest.skip(f"{d} is missing")
     return d
+
+
+@pytest.fixture(scope="session")
+def mrcnn_reference_dir(reference_dir):
+    return _reference_part(reference_dir, "mask_rcnn")
 
 
 @pytest.fixture(scope="session")
 def deepfill_reference_dir(reference_dir):
-    d = reference_dir / "deepfill_v1"
-    if not d.is_dir():
-        pytest.skip(f"{d} is missing")
-    return d
+    return _reference_part(reference_dir, "deepfill_v1")
+
+
+@pytest.fixture(scope="session")
+def lama_reference_dir(reference_dir):
+    return _reference_part(reference_dir, "lama")
 
 
 @pytest.fixture(scope="session")

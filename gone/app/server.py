@@ -682,13 +682,7 @@ def serve(photos_dir=None, host="127.0.0.1", port=8780, out=print, detector=None
         server = make_server(host, port, app, threaded=True)
         out(f"gone app: photos and results in {state.root} (removed at exit)")
         out(f"gone app: open {websafety.shown_url(host, server.server_port)} (Ctrl-C to stop)")
-        sys.stdout.flush()
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
+        websafety.serve_until_interrupted(server)
     finally:
         state.close()
     return 0

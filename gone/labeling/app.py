@@ -546,13 +546,7 @@ def serve(folders, host="127.0.0.1", port=8765, out=print):
     out(f"gone label: {len(state.items)} item(s) from {len(state.roots)} folder(s); labels in "
         + ", ".join(str(r / DB_NAME) for r in state.roots))
     out(f"gone label: serving on {websafety.shown_url(host, server.server_port)} (Ctrl-C to stop)")
-    sys.stdout.flush()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    websafety.serve_until_interrupted(server)
     return 0
 
 

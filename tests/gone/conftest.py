@@ -194,5 +194,19 @@ def fake_leaves(monkeypatch, tmp_path):
 
 
 @pytest.fixture
+def fake_models(monkeypatch, fake_leaves):
+    """The real gone.options.build_remover (only the Keras builds faked, conftest.fake_leaves); the
+    list of the removers it built."""
+    from gone import options
+    built, real = [], options.build_remover
+
+    def spy(args, setup=None):
+        built.append(real(args, setup))
+        return built[-1]
+    monkeypatch.setattr(options, "build_remover", spy)
+    return built
+
+
+@pytest.fixture
 def fake_maskrcnn_cls():
     return FakeMaskRCNN

@@ -12,14 +12,6 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def lama_reference_dir(reference_dir):
-    d = reference_dir / "lama"
-    if not d.is_dir():
-        pytest.skip(f"{d} is missing")
-    return d
-
-
-@pytest.fixture(scope="session")
 def lama_full_weights(lama_reference_dir, tmp_path_factory):
     """big-lama random weights (989 tensors, 204 MB) as make_weights.py --npz writes them."""
     out = tmp_path_factory.mktemp("lama_weights") / "big_lama_random_weights.npz"
