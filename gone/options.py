@@ -218,7 +218,8 @@ def validate_remove_args(args):
     ``--masks`` folder); raises ValueError (one line). The values themselves were bounded when
     parsed."""
     apply_speed_preset(args)
-    check_output_folder(args.outdir, "-o")
+    if getattr(args, "outdir", None):   # gone remove (Beam's --output is checked when it is created)
+        check_output_folder(args.outdir, "-o")
     masks = getattr(args, "masks", None)
     if masks is not None and getattr(args, "keep", "none") != "none":
         raise ValueError("--keep subject needs the detections; it cannot be used with --masks")
