@@ -317,11 +317,11 @@ def make_inpainter(kind="auto", checkpoint=None, checked=False, lama_weights=Non
             raise InpainterError("no LaMa weights given and none cached; run `gone weights --download big-lama` "
                                  "or pass --lama-weights PATH")
         return _lama(pathlib.Path(path), opts, checked=checked and lama_weights is not None)
-    if kind == "auto" and auto_lama and checkpoint is None:
+    if kind == "auto" and auto_lama:
         if lama_weights is not None:
             return _lama(pathlib.Path(lama_weights), opts, strict=False, why=", auto: LaMa weights given",
                          checked=checked)
-        found = find_lama_weights()
+        found = find_lama_weights() if checkpoint is None else None
         if found is not None:
             return _lama(found, opts, strict=False, why=", auto: LaMa weights cached")
     if kind == "auto":

@@ -107,6 +107,12 @@ def test_large_region_is_downscaled_to_the_lama_limit(empty_cache, monkeypatch):
     assert shape[2] == 2048 and shape[1] % 8 == 0 and shape[1] == -(-round(300 * 2048 / 2600) // 8) * 8
 
 
+def test_auto_picks_given_lama_weights(empty_cache):
+    given = make_inpainter("auto", lama_weights=SMALL)
+    assert given.kind == "lama" and "auto: LaMa weights given" in given.description
+    assert make_inpainter("auto").kind in ("patchmatch", "telea")     # nothing given, nothing cached
+
+
 def test_auto_picks_cached_lama(empty_cache, tmp_path, files, capsys):
     from lama.convert import convert
     convert(SMALL, empty_cache / "big_lama.npz")
