@@ -14,12 +14,16 @@ padding only to multiples of 64), ``fast`` (Mask R-CNN at IMAGE_MAX_DIM 640), ``
 (``gone remove --fast``: 640, fit, inpainting working size 256),
 ``bf16`` (DeepFill under the mixed_bfloat16 dtype policy; JAX only: TensorFlow rejects the mixed
 dtypes); each later mode states its detections, detection-hole IoU and output PSNR against
-``full``. ``--mask-head-both`` times the full mode with Mask R-CNN's mask head on all 100
+``full``. ``--inpainter lama`` times LaMa (``gone.inpainters.LamaFill``) instead of DeepFill v1,
+with its own region parameters (full resolution up to 2048 px, ``gone.inpainters.LAMA_REGION``)
+unless ``--working-size`` is given; weights ``--lama-weights``, else the cached big-lama, else
+random full-size big-lama weights (``bf16``: ``LamaInpainter(precision="bfloat16")``). ``--mask-head-both`` times the full mode with Mask R-CNN's mask head on all 100
 detection slots (Matterport's graph) and on the kept detections only (the CPU default).
 
     python benchmarks/end_to_end.py --sizes 1920x1080 --repeats 2 --modes full fit fast fast-fit --mask-head-both
     KERAS_BACKEND=jax python benchmarks/end_to_end.py --sizes 1920x1080 --modes full bf16
     python benchmarks/end_to_end.py --paste-study --sizes 1920x1080    # full-size mask pasting cost
+    python benchmarks/end_to_end.py --sizes 1920x1080 --inpainter lama --modes full fast-fit
 
 Dilation study: on synthetic scenes, Mask R-CNN-like person masks (the ground-truth mask pushed
 through Mask R-CNN's 28x28 box-relative mask resolution) are dilated by several radii; it prints
@@ -132,7 +136,18 @@ MODE_SETTINGS = {"full": (1024, "square", None), "fit": (1024, "fit", None), "fa
                  "fast-fit": (None, "fit", 256), "bf16": (1024, "square", None)}
 
 
-def build_models(mode, weights, ckpt, max_dim, cache):
+def build_lama(mode, lama_weights):
+    """LaMa behind the inpainter interface: from ``lama_weights``, else random full-size big-lama
+    weights (speed does not depend on the values)."""
+    from gone.inpainters import LamaFill
+    from lama import LamaInpainter
+    precision = "bfloat16" if mode == "bf16" else "float32"
+    if lama_weights:
+        return LamaFill(LamaInpainter.from_checkpoint(lama_weights, precision=precision), f"LaMa ({lama_weights})")
+    return LamaFill(LamaInpainter(precision=precision), "LaMa big-lama, random weights")
+
+
+def build_models(mode, weights, ckpt, max_dim, cache, inpainter_kind="deepfill", lama_weights=None):
     """(detector, inpainter) for a mode; the dtype policy is set before the layers are built.
     Models with the same settings are shared between modes through `cache` (so random inpainting
     weights are the same in every fp32 mode)."""
@@ -147,7 +162,10 @@ def build_models(mode, weights, ckpt, max_dim, cache):
         detector = MaskRCNN(mode="inference", config=config, model_dir=tempfile.mkdtemp(prefix="gone_bench_"))
         detector.load_weights(str(weights), by_name=True)
         cache[det_key] = detector
-    inp_key = "bf16" if mode == "bf16" else "fp32"
+    inp_key = (inpainter_kind, "bf16" if mode == "bf16" else "fp32")
+    if inp_key not in cache and inpainter_kind == "lama":
+        keras.utils.set_random_seed(0)
+        cache[inp_key] = build_lama(mode, lama_weights)
     if inp_key not in cache:
         keras.config.set_dtype_policy("mixed_bfloat16" if mode == "bf16" else "float32")
         try:
@@ -195,19 +213,24 @@ def speed(args):
     if weights is None:
         weights, weights_kind = _reference_weights(tmp), "synthetic (reference make_weights.py)"
     ckpt = args.inpaint_checkpoint or find_weight_file("deepfill_v1_places2")
+    lama_weights = args.lama_weights or find_weight_file("big-lama")
+    filler = (f"LaMa: {lama_weights or 'random big-lama'}" if args.inpainter == "lama"
+              else f"DeepFill: {ckpt or 'random'}")
     print(f"backend {keras.backend.backend()}; {load_note()}; sgemm {clock.tick():.1f} GFLOP/s; "
-          f"Mask R-CNN weights: {weights_kind}; DeepFill: {ckpt or 'random'}", flush=True)
+          f"Mask R-CNN weights: {weights_kind}; {filler}", flush=True)
     rows, reference, cache = [], {}, {}
     for mode in args.modes:
         t0 = time.perf_counter()
         try:
-            detector, inpainter = build_models(mode, weights, ckpt, args.max_dim, cache)
+            detector, inpainter = build_models(mode, weights, ckpt, args.max_dim, cache, args.inpainter,
+                                               lama_weights)
         except Exception as e:  # e.g. a layer without bf16 support: say so, go on
             print(f"[{mode}] cannot build: {type(e).__name__}: {str(e)[:300]}", flush=True)
             continue
-        print(f"[{mode}] {MODES[mode]}; build+load {time.perf_counter() - t0:.1f} s", flush=True)
         remover = PeopleRemover(detector, inpainter, min_score=args.min_score or None, classes=None,
                                 working_size=MODE_SETTINGS[mode][2] or args.working_size)
+        print(f"[{mode}] {MODES[mode]}; {args.inpainter} regions up to {remover.working_size} px; "
+              f"build+load {time.perf_counter() - t0:.1f} s", flush=True)
         heads = [None] if mode != "full" or not args.mask_head_both else ["all", "kept"]
         for head in heads:
             head = _set_mask_head(detector, head)
@@ -318,7 +341,11 @@ def main(argv=None):
     p.add_argument("--mrcnn-weights")
     p.add_argument("--inpaint-checkpoint")
     p.add_argument("--min-score", type=float, default=0.0)
-    p.add_argument("--working-size", type=int, default=512)
+    p.add_argument("--working-size", type=int, default=None,
+                   help="largest region side (default: the inpainter's, 512 DeepFill, 2048 LaMa)")
+    p.add_argument("--inpainter", choices=("deepfill", "lama"), default="deepfill",
+                   help="what fills the holes (default: deepfill, the paper's)")
+    p.add_argument("--lama-weights", help="LaMa weights (default: the cached big-lama, else random)")
     p.add_argument("--modes", nargs="+", default=["full"], choices=list(MODES),
                    help="full (default), fit, fast (IMAGE_MAX_DIM --max-dim), fast-fit (gone remove --fast), "
                         "bf16; accuracy is stated against full")

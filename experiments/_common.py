@@ -11,13 +11,15 @@ dict is recorded in run_info.json. Flags read once into an `Environment` (where 
   --splits_dir          data_prep.coco_splits manifests (default <coco_dir>/gone_splits)
   --mrcnn_weights       Mask R-CNN .h5 (default: gone.weights cache, if present)
   --inpaint_checkpoint  DeepFill v1 checkpoint (default: gone.weights cache)
+  --lama_weights        LaMa weights for --inpainter lama (default: gone.weights cache, big-lama)
   --output_dir          where everything is written (default: outputs/<script>)
   --runs_dir            training runs (default <output_dir>/runs)
   --quiet               no progress bars
 and shorthands for config fields of the same name, where the script's config has them:
-  --split, --limit, --seed, --inpainter (auto | deepfill | deepfill-random | patchmatch | telea |
-  ns; auto = DeepFill v1 with the checkpoint given or cached, else PatchMatch), --masks (model |
-  oracle; default model when Mask R-CNN weights are found).
+  --split, --limit, --seed, --inpainter (auto | lama | deepfill | deepfill-random | patchmatch |
+  telea | ns; auto = the paper's inpainter: DeepFill v1 with the checkpoint given or cached, else
+  PatchMatch, never LaMa, unlike `gone remove`'s auto; lama = a column beyond the paper), --masks
+  (model | oracle; default model when Mask R-CNN weights are found).
 
 Evaluation (`evaluate`): every image goes through `gone.pipeline.PeopleRemover.remove`, the
 procedure of `gone remove` (detect -> hole -> crop, scale, pad -> fill -> paste back), with the
@@ -71,6 +73,9 @@ flags.DEFINE_string("splits_dir", None,
 flags.DEFINE_string("mrcnn_weights", None, "Mask R-CNN weights (.h5); default: cached weights")
 flags.DEFINE_string("inpaint_checkpoint", None,
                     "DeepFill v1 checkpoint; default: cached (gone weights)")
+flags.DEFINE_string("lama_weights", None,
+                    "LaMa weights (best.ckpt, big-lama/ folder or converted .npz) for --inpainter lama; "
+                    "default: cached (gone weights --download big-lama)")
 flags.DEFINE_string("output_dir", None, "output folder (default: outputs/<script name>)")
 flags.DEFINE_string("runs_dir", None, "folder of the training runs (default <output_dir>/runs); "
                                       "reproduce_paper.py shares one between the tables")
@@ -86,8 +91,9 @@ flags.DEFINE_string("split", None, "config 'split': split name(s), comma separat
 flags.DEFINE_integer("limit", None, "config 'limit': at most this many images per split")
 flags.DEFINE_integer("seed", 0, "config 'seed' (synthetic scenes, COCO splits, labeling shuffle)")
 flags.DEFINE_enum("inpainter", "auto", list(INPAINTER_KINDS),
-                  "config 'inpainter' (gone.inpainters.make_inpainter); auto = DeepFill v1 when "
-                  "a checkpoint is given or cached, else PatchMatch")
+                  "config 'inpainter' (gone.inpainters.make_inpainter); auto = the paper's: DeepFill "
+                  "v1 when a checkpoint is given or cached, else PatchMatch (never LaMa); lama = a "
+                  "column beyond the paper")
 flags.DEFINE_enum("masks", None, ["model", "oracle"],
                   "config 'masks': Mask R-CNN detections or ground-truth person masks "
                   "(default: model if Mask R-CNN weights are found, else oracle)")
@@ -169,6 +175,7 @@ class Environment:
     verbose: int = 1
     benchmark_dir: str | None = None
     mrcnn_weights: str | None = None
+    lama_weights: str | None = None          # --lama_weights
 
 
 def environment_from_flags(script_name) -> Environment:
@@ -177,7 +184,7 @@ def environment_from_flags(script_name) -> Environment:
                        coco_dir=FLAGS.coco_dir, splits_dir=FLAGS.splits_dir,
                        baseline_checkpoint=FLAGS.inpaint_checkpoint,
                        verbose=0 if FLAGS.quiet else 1, benchmark_dir=FLAGS.benchmark_dir,
-                       mrcnn_weights=FLAGS.mrcnn_weights)
+                       mrcnn_weights=FLAGS.mrcnn_weights, lama_weights=FLAGS.lama_weights)
 
 
 def split_names(cfg, default):
@@ -200,22 +207,25 @@ class Models:
         return self.inpaint_source == "random"
 
 
-def load_inpainter(checkpoint=None, kind="auto"):
+def load_inpainter(checkpoint=None, kind="auto", lama_weights=None):
     """(inpainter, source) from gone.inpainters.make_inpainter: "auto" = explicit checkpoint >
-    gone.weights cache > PatchMatch; random DeepFill weights only for kind "deepfill-random".
-    source: the checkpoint, "random", or the classical kind ("patchmatch", "telea", "ns")."""
+    gone.weights cache > PatchMatch, the paper's inpainter (``auto_lama=False``: cached LaMa
+    weights are not picked, as `gone remove` picks them); "lama" = LaMa from ``lama_weights`` or
+    the cache; random DeepFill weights only for kind "deepfill-random". source: the checkpoint
+    or LaMa weights, "random", or the classical kind ("patchmatch", "telea", "ns")."""
     from gone.inpainters import InpainterError, make_inpainter
 
     if checkpoint and not pathlib.Path(checkpoint).exists() and not pathlib.Path(
             str(checkpoint) + ".index").exists():
         raise ExperimentError(f"inpainting checkpoint not found: {checkpoint}")
     try:
-        inpainter = make_inpainter(kind, checkpoint=checkpoint)
+        inpainter = make_inpainter(kind, checkpoint=checkpoint, auto_lama=False,
+                                   lama_weights=lama_weights if kind == "lama" else None)
     except InpainterError as err:
         raise ExperimentError(str(err)) from None
     if inpainter.kind == "deepfill-random":
         return inpainter, "random"
-    if inpainter.kind == "deepfill":
+    if inpainter.kind in ("deepfill", "lama"):
         return inpainter, str(getattr(inpainter, "weights_source", checkpoint))
     return inpainter, inpainter.kind
 
@@ -238,7 +248,7 @@ def load_models(cfg, env) -> Models:
 
         print(f"loading Mask R-CNN weights {mrcnn} (about 7 s per image on CPU)")
         detector = load_detector(str(mrcnn), detection_min_confidence=float(cfg["min_score"]))
-    inpainter, source = load_inpainter(env.baseline_checkpoint, cfg["inpainter"])
+    inpainter, source = load_inpainter(env.baseline_checkpoint, cfg["inpainter"], env.lama_weights)
     print(f"inpainter: {inpainter.description}")
     if source == "random":
         print("!" * 72)

@@ -245,13 +245,13 @@ def _make_load_fn():
 
 
 def localise_weights(args, cache_dir=None):
-    """``args`` with ``--mrcnn-weights`` / ``--inpaint-checkpoint`` given as non-local URIs (e.g.
+    """``args`` with ``--mrcnn-weights`` / ``--inpaint-checkpoint`` / ``--lama-weights`` given as non-local URIs (e.g.
     gs://bucket/mask_rcnn_coco.h5, gs://bucket/release_places2_256) copied to a local folder of
     this worker once (a checkpoint folder or ``snap-N`` prefix: every object under / beside it),
     so that every worker reads the weights from the bucket instead of its own disk."""
     from apache_beam.io.filesystems import FileSystems
     args = argparse.Namespace(**vars(args))
-    for name in ("mrcnn_weights", "inpaint_checkpoint"):
+    for name in ("mrcnn_weights", "inpaint_checkpoint", "lama_weights"):
         uri = getattr(args, name, None)
         if not uri or _is_local(uri):
             continue
@@ -305,7 +305,7 @@ def _make_remove_fn():
             ones were checked once by main (before any worker started)."""
             local = localise_weights(self.args)
             same = all(getattr(local, n, None) == getattr(self.args, n, None)
-                       for n in ("mrcnn_weights", "inpaint_checkpoint"))
+                       for n in ("mrcnn_weights", "inpaint_checkpoint", "lama_weights"))
             return options.build_remover(local, self._setup if same else None)
 
         def process(self, items):

@@ -379,7 +379,7 @@ def cmd_inpaint(args):
         err(f"error: {e}")
         return EXIT_USAGE
     remover = PeopleRemover(None, inpainter, working_size=args.working_size)
-    if not image.is_dir() and callable(getattr(inpainter, "fill_like_test_py", None)) and _fits(image, args.working_size):
+    if not image.is_dir() and callable(getattr(inpainter, "fill_like_test_py", None)) and _fits(image, args.working_size or options.WORKING_SIZE):
         from gone.pipeline import WholeImageRemover   # Yu's test.py form: test.py's output
         remover = WholeImageRemover(inpainter)
     if not args.quiet:

@@ -2,7 +2,7 @@
 
 ``make_inpainter(kind="auto", checkpoint=None, **opts)`` returns an object with
 
-- ``kind``: the kind actually used ("deepfill", "deepfill-random", "patchmatch", "telea", "ns");
+- ``kind``: the kind actually used ("lama", "deepfill", "deepfill-random", "patchmatch", "telea", "ns");
 - ``description``: one line for the user, e.g. "PatchMatch (no DeepFill checkpoint found)";
 - ``fill(images, holes)``: network-ready batches, RGB uint8 N x H x W x 3 + bool N x H x W
   (True = fill) -> RGB uint8 N x H x W x 3 filled inside each hole. Nothing is cropped, scaled,
@@ -10,11 +10,27 @@
   multiples of 64, DeepFill needs 8) and pastes only the hole back. DeepFill is
   ``inpaint.InpaintModel.fill``; PatchMatch and OpenCV fill each image of the batch.
 
+An inpainter may also advertise ``region_defaults``, the region parameters of
+``PeopleRemover`` (``working_size``, ``context_margin``, ``min_context``, ``size_multiple``) it
+prefers; the pipeline uses them for the parameters its caller did not set.
+
 Kinds (``INPAINTER_KINDS``):
 
-- ``"auto"``: DeepFill v1 when a checkpoint is given or found in the weights cache
-  (``gone.weights.find_weight_file("deepfill_v1_places2")``), else PatchMatch. Never random
-  weights.
+- ``"auto"``: LaMa when its weights are given (``lama_weights``) or cached
+  (``gone.weights.find_weight_file("big-lama")``), unless a DeepFill checkpoint is given; else
+  DeepFill v1 when a checkpoint is given or found in the weights cache
+  (``gone.weights.find_weight_file("deepfill_v1_places2")``); else PatchMatch. Never random
+  weights. ``auto_lama=False`` leaves LaMa out (the paper's experiments: DeepFill v1, else
+  PatchMatch).
+- ``"lama"``: LaMa big-lama (``lama.LamaInpainter``, Suvorov et al. 2022) from ``lama_weights``
+  (best.ckpt, a big-lama/ folder or the converted .npz) or the cache; a clear error when there is
+  none. ``fill`` is bin/predict.py's arithmetic: uint8 / 255 as float32, the masked image and the
+  mask through the network (``LamaInpainter.fill``), ``clip(x * 255, 0, 255)`` truncated to uint8.
+  Regions (``LAMA_REGION``): full resolution up to 2048 px on a region's long side (larger
+  regions are downscaled to it; LaMa generalises to about 2k px though trained at 256, Suvorov et
+  al. 2022), at least 128 px of context around each hole (IOPaint's default crop margin,
+  ``hd_strategy_crop_margin``), sides padded to a multiple of 8 as bin/predict.py pads
+  (``PAD_OUT_TO_MODULO``). Option: ``precision`` ("float32" or "bfloat16").
 - ``"deepfill"``: DeepFill v1 (``inpaint.InpaintModel``) from ``checkpoint`` or the cache; a clear
   error when there is none.
 - ``"deepfill-random"``: DeepFill v1 with random weights, for plumbing tests only: its fills are
@@ -35,7 +51,7 @@ import threading
 
 import numpy as np
 
-INPAINTER_KINDS = ("auto", "deepfill", "deepfill-random", "patchmatch", "telea", "ns")
+INPAINTER_KINDS = ("auto", "lama", "deepfill", "deepfill-random", "patchmatch", "telea", "ns")
 
 
 _PATCHMATCH_LOCK = threading.Lock()
@@ -218,6 +234,59 @@ def _deepfill_random(opts):
                              "DeepFill v1 with RANDOM weights (plumbing test: fills are noise)")
 
 
+# LaMa's preferred PeopleRemover region parameters (see the module docstring).
+LAMA_REGION = {"working_size": 2048, "context_margin": 0.5, "min_context": 128, "size_multiple": 8}
+LAMA_OPTIONS = ("precision",)
+
+
+class LamaFill:
+    """LaMa (``lama.LamaInpainter``) behind the inpainter interface: network-ready uint8 batches
+    in, the raw prediction as uint8 out (nothing composited: ``PeopleRemover`` pastes the hole)."""
+
+    kind = "lama"
+    region_defaults = LAMA_REGION
+
+    def __init__(self, model, description):
+        self.model = model
+        self.description = description
+
+    @property
+    def weights_source(self):
+        return getattr(self.model, "weights_source", "")
+
+    def fill(self, images, holes):
+        images, holes = _check_batch(images, holes)
+        # bin/predict.py: the image read as float32 / 255; LamaInpainter.fill masks it
+        # (image * (1 - mask)) and appends the mask, as the original's forward does.
+        x = images.astype(np.float32) / np.float32(255)
+        pred = np.asarray(self.model.fill(x, holes))
+        # bin/predict.py's cast: clip(x * 255, 0, 255).astype('uint8') (truncating)
+        return np.clip(pred * 255, 0, 255).astype(np.uint8)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} kind={self.kind!r}: {self.description}>"
+
+
+def find_lama_weights():
+    """The cached LaMa big-lama weights (gone.weights, the converted file), or None."""
+    from gone.weights import find_weight_file
+
+    return find_weight_file("big-lama")
+
+
+def _lama(path, opts, strict=True, why="", checked=False):
+    from gone.models import ModelLoadError, load_lama
+
+    unknown = sorted(set(opts) - set(LAMA_OPTIONS))
+    if strict and unknown:
+        raise InpainterError(f"LaMa takes no option(s) {', '.join(unknown)}")
+    try:
+        model = load_lama(path, checked=checked, **{k: opts[k] for k in LAMA_OPTIONS if k in opts})
+    except ModelLoadError as err:
+        raise InpainterError(str(err)) from None
+    return LamaFill(model, f"LaMa big-lama ({path}{why})")
+
+
 def _options_for(cls, opts):
     """The subset of ``opts`` that ``cls`` takes ("auto" may end with any of the kinds)."""
     import inspect
@@ -226,17 +295,35 @@ def _options_for(cls, opts):
     return {k: v for k, v in opts.items() if k in names}
 
 
-def make_inpainter(kind="auto", checkpoint=None, checked=False, **opts):
+def make_inpainter(kind="auto", checkpoint=None, checked=False, lama_weights=None, auto_lama=True, **opts):
     """The inpainter of ``kind`` (see the module docstring); ``opts`` go to its constructor
-    (patchmatch: patch_size, seed; telea/ns: radius; deepfill*: batch_size). With "auto", the
-    options of the kinds not chosen are ignored. ``checked``: the caller already checked the
-    checkpoint (``gone.models.check_inpainter_checkpoint``; gone.options.check_setup)."""
+    (patchmatch: patch_size, seed; telea/ns: radius; deepfill*: batch_size; lama: precision).
+    With "auto", the options of the kinds not chosen are ignored. ``checkpoint``: DeepFill's;
+    ``lama_weights``: LaMa's; ``auto_lama``: whether "auto" may pick LaMa. ``checked``: the
+    caller already checked the checkpoint (``gone.models.check_inpainter_checkpoint``;
+    gone.options.check_setup)."""
     kind = "auto" if kind is None else str(kind).strip().lower()
     if kind not in INPAINTER_KINDS:
         raise InpainterError(f"unknown inpainter {kind!r}; choose one of {', '.join(INPAINTER_KINDS)}")
-    if checkpoint is not None and kind in ("patchmatch", "telea", "ns", "deepfill-random"):
-        raise InpainterError(f"a checkpoint was given but the {kind!r} inpainter uses none; "
+    if checkpoint is not None and kind in ("patchmatch", "telea", "ns", "deepfill-random", "lama"):
+        raise InpainterError(f"a DeepFill checkpoint was given but the {kind!r} inpainter uses none; "
                              "use --inpainter deepfill (or auto)")
+    if lama_weights is not None and kind not in ("auto", "lama"):
+        raise InpainterError(f"LaMa weights were given but the {kind!r} inpainter uses none; "
+                             "use --inpainter lama (or auto)")
+    if kind == "lama":
+        path = lama_weights if lama_weights is not None else find_lama_weights()
+        if path is None:
+            raise InpainterError("no LaMa weights given and none cached; run `gone weights --download big-lama` "
+                                 "or pass --lama-weights PATH")
+        return _lama(pathlib.Path(path), opts, checked=checked and lama_weights is not None)
+    if kind == "auto" and auto_lama:
+        if lama_weights is not None:
+            return _lama(pathlib.Path(lama_weights), opts, strict=False, why=", auto: LaMa weights given",
+                         checked=checked)
+        found = find_lama_weights() if checkpoint is None else None
+        if found is not None:
+            return _lama(found, opts, strict=False, why=", auto: LaMa weights cached")
     if kind == "auto":
         if checkpoint is not None:
             return _deepfill(pathlib.Path(checkpoint), opts, strict=False, checked=checked)

@@ -234,3 +234,43 @@ def build_deepfill(path):
         return InpaintModel.from_checkpoint(str(path))
     except Exception as e:
         raise ModelLoadError(f"cannot load inpainting checkpoint {path}: {type(e).__name__}: {e}") from None
+
+
+def check_lama_weights(path):
+    """Check LaMa weights (best.ckpt, a big-lama/ folder, the converted .npz or the
+    make_weights.py --npz form) without building the network: ``lama``'s safe reader reads every
+    generator tensor (refusing a file that is not a checkpoint, is truncated, misses generator
+    keys or holds NaN/Inf) and the generator settings come from config.yaml or the shapes."""
+    if path is None:
+        raise ModelLoadError("no LaMa weights given and none cached; run `gone weights --download big-lama` "
+                             "or pass --lama-weights PATH")
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise ModelLoadError(f"LaMa weights not found: {path}")
+    try:
+        from lama import CheckpointError, LamaConfigError
+        from lama.inpainter import infer_config, read_weights
+    except ImportError as e:
+        raise ModelLoadError(f"the lama package is not available: {e}") from None
+    try:
+        state, config, _ = read_weights(path)
+        if config is None:
+            infer_config(state)
+    except (CheckpointError, LamaConfigError) as e:
+        raise ModelLoadError(f"unusable LaMa weights: {e}") from None
+    except OSError as e:
+        raise ModelLoadError(f"cannot read LaMa weights {path}: {e.strerror or e}") from None
+
+
+def load_lama(path, precision="float32", checked=False):
+    """``lama.LamaInpainter`` from LaMa weights ``path`` (see ``check_lama_weights``, run first
+    unless ``checked``)."""
+    if not checked:
+        check_lama_weights(path)
+    from gone.quiet import import_backend_quietly
+    import_backend_quietly()
+    from lama import CheckpointError, LamaConfigError, LamaInpainter
+    try:
+        return LamaInpainter.from_checkpoint(str(path), precision=precision)
+    except (CheckpointError, LamaConfigError, ValueError) as e:
+        raise ModelLoadError(f"cannot load LaMa weights {path}: {e}") from None

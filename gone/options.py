@@ -30,7 +30,9 @@ MAX_BATCH_SIZE = 256
 WORKING_SIZE, FAST_WORKING_SIZE = 512, 256
 
 # --fast preset: (option, full-fidelity default, fast value)
-SPEED_PRESET = (("working_size", WORKING_SIZE, FAST_WORKING_SIZE),
+# (working size None = the inpainter's own: 512 for DeepFill and the classical kinds, 2048 for LaMa;
+# gone.pipeline.REGION_DEFAULTS, gone.inpainters.LAMA_REGION)
+SPEED_PRESET = (("working_size", None, FAST_WORKING_SIZE),
                 ("detector_size", DETECTOR_SIZE, FAST_DETECTOR_SIZE),
                 ("detector_resize", "square", "fit"))
 
@@ -116,14 +118,19 @@ def parse_classes(text):
 # -- the options ---------------------------------------------------------------------------------
 def add_inpainter_option(parser):
     parser.add_argument("--inpainter", choices=INPAINTER_KINDS, default="auto",
-                        help="what fills the hole: auto = DeepFill v1 when its checkpoint is given or "
-                             "cached, else PatchMatch; deepfill-random = untrained DeepFill (plumbing "
-                             "tests only) (default: auto)")
+                        help="what fills the hole: auto = LaMa when its weights are given or cached, else "
+                             "DeepFill v1 when its checkpoint is given or cached, else PatchMatch; "
+                             "deepfill-random = untrained DeepFill (plumbing tests only) (default: auto)")
+    parser.add_argument("--lama-weights", default=None, metavar="PATH",
+                        help="LaMa weights: best.ckpt, a big-lama/ folder or the converted .npz, for "
+                             "--inpainter lama or auto (default: the cached big-lama, `gone weights "
+                             "--download big-lama`)")
 
 
 def working_size_arg():
     return multiple_in(8, MAX_WORKING_SIZE, 8, "DeepFill's attention memory grows with the 4th power of "
-                       "the region side; larger regions are downscaled to this size anyway")
+                       "the region side, LaMa generalises to about 2k px; larger regions are downscaled "
+                       "to this size anyway")
 
 
 def add_remove_options(parser):
@@ -156,7 +163,8 @@ def add_remove_options(parser):
                         help="what to do when the hole covers > 50%% of an image (default: warn)")
     parser.add_argument("--working-size", type=working_size_arg(), default=None,
                         help=f"largest region side fed to the inpainter, a multiple of 8 up to {MAX_WORKING_SIZE} "
-                             f"(default {WORKING_SIZE}; {FAST_WORKING_SIZE} with --fast)")
+                             f"(default: the inpainter's, {WORKING_SIZE} for DeepFill and the classical ones, "
+                             f"2048 for LaMa; {FAST_WORKING_SIZE} with --fast)")
     parser.add_argument("--detector-size", default=None, metavar="N", type=multiple_in(
         64, MAX_DETECTOR_SIZE, 64, "Mask R-CNN's memory grows with the square of its input size"),
         help=f"Mask R-CNN input size, IMAGE_MAX_DIM, a multiple of 64 up to {MAX_DETECTOR_SIZE} (default "
@@ -189,8 +197,9 @@ def add_inpaint_options(parser):
     parser.add_argument("--checkpoint_dir", "--checkpoint-dir", dest="checkpoint_dir", default=None,
                         help="DeepFill v1 checkpoint (default: the cached release_places2_256)")
     add_inpainter_option(parser)
-    parser.add_argument("--working-size", type=working_size_arg(), default=WORKING_SIZE,
-                        help=f"largest region side fed to the inpainter (default {WORKING_SIZE})")
+    parser.add_argument("--working-size", type=working_size_arg(), default=None,
+                        help=f"largest region side fed to the inpainter (default: the inpainter's, {WORKING_SIZE} "
+                             f"for DeepFill and the classical ones, 2048 for LaMa)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing outputs this program wrote (never an input)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-file notes")
@@ -245,6 +254,7 @@ class Setup:
     mrcnn_weights: object = None
     inpainter: str = "auto"
     checkpoint: object = None
+    lama_weights: object = None
 
 
 def _is_uri(path):
@@ -253,11 +263,13 @@ def _is_uri(path):
 
 def check_setup(args, checkpoint=None):
     """Check, before anything is created or built, the weight files that ``args`` need (each
-    once): the Mask R-CNN file (unless ``--masks``) and the DeepFill checkpoint of a DeepFill
+    once): the Mask R-CNN file (unless ``--masks``), the LaMa weights of "lama" (and of "auto" when
+    given, or cached and no DeepFill checkpoint is given) and the DeepFill checkpoint of a DeepFill
     kind. Non-local paths (gs://...) are left to the workers. Raises SetupError naming the
     offline alternatives when the detector weights are missing."""
     from gone.inpainters import find_deepfill_checkpoint, patchmatch_available
-    from gone.models import ModelLoadError, check_detector_weights, check_inpainter_checkpoint
+    from gone.inpainters import find_lama_weights
+    from gone.models import ModelLoadError, check_detector_weights, check_inpainter_checkpoint, check_lama_weights
     from gone.weights import find_weight_file, manual_instructions
     setup = Setup(inpainter=getattr(args, "inpainter", "auto") or "auto")
     if not getattr(args, "masks", None) and hasattr(args, "mrcnn_weights"):
@@ -274,6 +286,24 @@ def check_setup(args, checkpoint=None):
     if checkpoint is None:
         checkpoint = getattr(args, "inpaint_checkpoint", None)
     kind = setup.inpainter
+    lama = getattr(args, "lama_weights", None)
+    if lama is not None and kind not in ("auto", "lama"):
+        raise SetupError(f"--lama-weights is for --inpainter lama or auto, not {kind}")
+    if kind == "lama" and checkpoint is not None:
+        raise SetupError("a DeepFill checkpoint was given but --inpainter lama uses none; give --lama-weights PATH")
+    if kind == "lama" or (kind == "auto" and (lama is not None or checkpoint is None)):
+        found = lama if lama is not None else find_lama_weights()
+        if kind == "lama" and found is None:
+            raise SetupError("no LaMa weights given and none cached; run `gone weights --download big-lama` "
+                             "or pass --lama-weights PATH")
+        if found is not None:
+            if not _is_uri(found):
+                try:
+                    check_lama_weights(found)
+                except ModelLoadError as e:
+                    raise SetupError(str(e)) from None
+            setup.lama_weights = found
+            return setup
     if kind in ("auto", "deepfill"):
         found = checkpoint or find_deepfill_checkpoint()
         if kind == "deepfill" and found is None:
@@ -289,15 +319,18 @@ def check_setup(args, checkpoint=None):
     return setup
 
 
-def build_inpainter(kind="auto", checkpoint=None, setup=None):
+def build_inpainter(kind="auto", checkpoint=None, setup=None, lama_weights=None):
     """The inpainter for ``--inpainter kind`` (``gone.inpainters.make_inpainter``, one hop), its
     checkpoint checked once (by ``check_setup`` unless ``setup`` is given)."""
     from gone.inpainters import make_inpainter
     if setup is None:
-        setup = check_setup(argparse.Namespace(inpainter=kind, inpaint_checkpoint=checkpoint))
+        setup = check_setup(argparse.Namespace(inpainter=kind, inpaint_checkpoint=checkpoint,
+                                               lama_weights=lama_weights))
     if setup.inpainter == "deepfill-random":
         from gone.quiet import import_backend_quietly
         import_backend_quietly()
+    if setup.lama_weights is not None:   # checked; "auto" with LaMa weights builds LaMa
+        return make_inpainter(setup.inpainter, lama_weights=setup.lama_weights, checked=True)
     return make_inpainter(setup.inpainter, checkpoint=setup.checkpoint, checked=True)
 
 

@@ -13,7 +13,10 @@ holes up to 128x128, so holes far larger than that at full resolution deteriorat
 size is rounded up to a multiple of ``size_multiple`` (64; DeepFill needs 8), taking more real
 context first and padding symmetrically (marked as known) only where the image ends: few
 distinct shapes means few graph traces. It is inpainted, scaled back and pasted **only inside
-the hole**: every output pixel outside the hole is bit-identical to the input.
+the hole**: every output pixel outside the hole is bit-identical to the input. These region
+parameters default to those the inpainter advertises (``region_defaults``; LaMa fills at full
+resolution up to 2048 px with at least 128 px of context, sides multiples of 8), else to
+``REGION_DEFAULTS`` (the values above).
 """
 from __future__ import annotations
 
@@ -27,6 +30,9 @@ from scipy import ndimage
 from gone import masks as _masks
 
 LARGE_CROP_POLICIES = ("process", "skip", "warn")
+# Region parameters used when neither the caller nor the inpainter (its ``region_defaults``,
+# e.g. gone.inpainters.LAMA_REGION) sets them: DeepFill v1's and the classical inpainters'.
+REGION_DEFAULTS = {"working_size": 512, "context_margin": 0.5, "min_context": 32, "size_multiple": 64}
 STATUSES = ("inpainted", "nothing_to_remove", "skipped_large_crop")
 
 
@@ -153,15 +159,19 @@ class PeopleRemover:
     context_margin / min_context: context kept around each hole (fraction of its larger side / px).
     working_size: largest side of a region fed to the inpainter (larger regions are downscaled).
     size_multiple: region sides are rounded up to a multiple of this (8 is DeepFill's minimum;
-    the default 64 keeps the number of distinct shapes, hence of graph traces, small).
+    64 keeps the number of distinct shapes, hence of graph traces, small).
+    These four, when None (the default), come from the inpainter's ``region_defaults`` (LaMa:
+    ``gone.inpainters.LAMA_REGION``, 2048 / 0.5 / 128 px / 8), else ``REGION_DEFAULTS`` (512 /
+    0.5 / 32 px / 64).
+    lama_weights: LaMa's weights for an inpainter given as a kind ("lama", or "auto").
     batch_size: images per detector call and regions per inpainter call (None = detector's
     config.BATCH_SIZE, else 1).
     """
 
     def __init__(self, detector=None, inpainter="auto", strategy="dilated", dilation=None,
-                 classes=("person",), min_score=None, large_crop="process", context_margin=0.5,
-                 min_context=32, working_size=512, size_multiple=64, batch_size=None, class_names=None,
-                 inpaint_checkpoint=None):
+                 classes=("person",), min_score=None, large_crop="process", context_margin=None,
+                 min_context=None, working_size=None, size_multiple=None, batch_size=None, class_names=None,
+                 inpaint_checkpoint=None, lama_weights=None):
         if strategy not in _masks.STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(_masks.STRATEGIES)}")
         if large_crop not in LARGE_CROP_POLICIES:
@@ -172,6 +182,7 @@ class PeopleRemover:
         self._inpainter = None
         self._inpainter_kind = None
         self.inpaint_checkpoint = inpaint_checkpoint
+        self.lama_weights = lama_weights
         self.inpainter = inpainter
         self.strategy = strategy
         self.dilation = _masks.DEFAULT_DILATION if dilation is None else dilation
@@ -185,12 +196,12 @@ class PeopleRemover:
             raise ValueError(f"min_score {self.min_score} is below the detector's own threshold {own} "
                              f"(DETECTION_MIN_CONFIDENCE); build the detector with that score instead")
         self.large_crop = large_crop
-        self.context_margin = float(context_margin)
-        self.min_context = int(min_context)
-        self.working_size = working_size
-        if size_multiple < 8 or size_multiple % 8:
+        if size_multiple is not None and (size_multiple < 8 or size_multiple % 8):
             raise ValueError(f"size_multiple must be a positive multiple of 8, got {size_multiple}")
-        self.size_multiple = int(size_multiple)
+        # None = the inpainter's ``region_defaults``, else REGION_DEFAULTS (resolved on use)
+        self._region = {"working_size": working_size, "size_multiple": None if size_multiple is None else int(size_multiple),
+                        "context_margin": None if context_margin is None else float(context_margin),
+                        "min_context": None if min_context is None else int(min_context)}
         self.batch_size = batch_size
         self.class_names = class_names
         self.last_timings = {}   # seconds per stage of the last remove() call
@@ -199,8 +210,24 @@ class PeopleRemover:
     def inpainter(self):
         if self._inpainter is None and self._inpainter_kind is not None:
             from gone.inpainters import make_inpainter
-            self._inpainter = make_inpainter(self._inpainter_kind, checkpoint=self.inpaint_checkpoint)
+            self._inpainter = make_inpainter(self._inpainter_kind, checkpoint=self.inpaint_checkpoint,
+                                             lama_weights=self.lama_weights)
         return self._inpainter
+
+    def _region_param(self, name):
+        value = self._region[name]
+        if value is None:
+            value = (getattr(self.inpainter, "region_defaults", None) or {}).get(name, REGION_DEFAULTS[name])
+        return value
+
+    working_size = property(lambda self: self._region_param("working_size"),
+                            doc="Largest region side fed to the inpainter (set, else the inpainter's, else 512).")
+    size_multiple = property(lambda self: self._region_param("size_multiple"),
+                             doc="Region sides are rounded up to a multiple of this (set, else the inpainter's, else 64).")
+    context_margin = property(lambda self: self._region_param("context_margin"),
+                              doc="Context around each hole, fraction of its larger side (set, else the inpainter's, else 0.5).")
+    min_context = property(lambda self: self._region_param("min_context"),
+                           doc="Context around each hole, at least this many px (set, else the inpainter's, else 32).")
 
     @inpainter.setter
     def inpainter(self, value):

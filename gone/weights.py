@@ -13,6 +13,14 @@ Cache directory: ``$GONE_WEIGHTS_DIR`` if set, else ``~/.cache/gone``.
   downloaded by hand and the folder placed at ``<cache>/release_places2_256/`` (files
   ``checkpoint``, ``snap-*.index``, ``snap-*.data-00000-of-00001``; rename ``checkpoint.txt`` to
   ``checkpoint`` if Google Drive added the extension).
+- ``big-lama``: LaMa's big-lama (Suvorov et al. 2022), the archive ``big-lama.zip`` (``big-lama/``
+  with ``config.yaml`` and the PyTorch Lightning checkpoint ``models/best.ckpt``) at the direct URL
+  of the advimman/lama README. The download is checked (a complete zip: every member read back
+  against its CRC; the checkpoint read by ``lama``'s safe reader, generator keys, shapes and finite
+  values checked) and only the generator is kept: ``lama.convert`` writes it into the cache as the
+  native ``big_lama.npz``; the archive is not kept. Its SHA-256 is not published and not pinned.
+  Licence: the code is Apache-2.0; no separate weight licence is stated; trained on Places2, whose
+  terms are non-commercial.
 
 A cached file is verified as a download is (``verify_file``: the registered size and SHA-256 when
 known, a complete HDF5 file for ``.h5``): ``gone weights`` reports a cached file that fails as
@@ -25,7 +33,9 @@ import hashlib
 import os
 import pathlib
 import shutil
+import tempfile
 import urllib.error
+import zipfile
 import urllib.request
 
 from gonefiles.atomic import copy_file_atomic, write_atomic
@@ -48,6 +58,8 @@ class WeightSpec:
     sha256: str | None = None     # when known
     is_directory: bool = False
     manual_steps: str = ""
+    unpack: str | None = None     # "lama-zip": the URL is big-lama.zip, its generator is converted
+    licence: str = ""             # licence facts shown by `gone weights`
 
 
 REGISTRY = {
@@ -71,6 +83,17 @@ REGISTRY = {
                       "branch, not master: master links DeepFill v2), rename 'checkpoint.txt' to "
                       "'checkpoint' if needed, and place the folder so that it contains "
                       "'checkpoint', 'snap-*.index' and 'snap-*.data-00000-of-00001'"),
+    ),
+    "big-lama": WeightSpec(
+        name="big-lama",
+        filename="big_lama.npz",
+        description=("LaMa big-lama generator (Suvorov et al. 2022) trained on Places2, converted from "
+                     "big-lama.zip's models/best.ckpt (~200 MB)"),
+        url="https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip",
+        source_page="https://github.com/advimman/lama (README, 'Inference', big-lama)",
+        unpack="lama-zip",
+        licence=("code Apache-2.0; no separate weight licence is stated; trained on Places2, whose "
+                 "terms are non-commercial"),
     ),
 }
 
@@ -130,9 +153,23 @@ def _h5_problem(path):
     return None
 
 
+def _npz_problem(path):
+    """Why ``path`` is not a readable LaMa weight file (``lama``'s reader), or None."""
+    try:
+        from lama.checkpoint import CheckpointError, load_npz_state
+    except ImportError as e:
+        return f"the lama package is not available ({e})"
+    try:
+        load_npz_state(path)
+    except CheckpointError as e:
+        return str(e)
+    return None
+
+
 def verify_file(path, sha256=None, size=None):
     """Why ``path`` is not a good copy of a weight file, or None: the checks a download passes
-    (size and SHA-256 when known; ``.h5``: a complete HDF5 file)."""
+    (size and SHA-256 when known; ``.h5``: a complete HDF5 file; ``.npz``: LaMa weights that
+    ``lama``'s reader accepts)."""
     path = pathlib.Path(path)
     got_size = os.path.getsize(path)
     if size is not None and got_size != size:
@@ -143,6 +180,8 @@ def verify_file(path, sha256=None, size=None):
             return f"SHA-256 {digest}, expected {sha256}"
     if path.suffix == ".h5":
         return _h5_problem(path)
+    if path.suffix == ".npz":
+        return _npz_problem(path)
     return None
 
 
@@ -186,28 +225,7 @@ def download(name=None, dest=None, url=None, sha256=None, size=None, timeout=30.
     dest = pathlib.Path(dest)
 
     def fetch(tmp):
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                bar = None
-                if progress:
-                    from tqdm import tqdm
-                    bar = tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False)
-                try:
-                    while True:
-                        block = response.read(1 << 20)
-                        if not block:
-                            break
-                        out.write(block)
-                        if bar is not None:
-                            bar.update(len(block))
-                finally:
-                    if bar is not None:
-                        bar.close()
-        except (urllib.error.URLError, OSError, TimeoutError, ValueError) as e:
-            reason = getattr(e, "reason", e)
-            raise WeightsError(f"cannot download {url} ({reason}). Download it by hand and place it at "
-                               f"{dest}") from None
+        fetch_url(url, tmp, dest, timeout=timeout, progress=progress)
         got_size = os.path.getsize(tmp)
         if size is not None and got_size != size:
             raise WeightsError(f"downloaded {got_size} bytes from {url}, expected {size}; nothing was "
@@ -225,7 +243,10 @@ def download(name=None, dest=None, url=None, sha256=None, size=None, timeout=30.
     corrupt = verify_file(dest, sha256, size) if dest.is_file() else None
     # temp file beside dest, renamed only after the checks (gonefiles: user's umask, no leftovers)
     try:
-        write_atomic(dest, fetch)
+        if spec is not None and spec.unpack == "lama-zip":
+            _download_lama_zip(url, dest, timeout=timeout, progress=progress)
+        else:
+            write_atomic(dest, fetch)
     except WeightsError as e:
         if corrupt:
             raise WeightsError(f"the cached {dest} is corrupt ({corrupt}) and was not fetched again: "
@@ -234,9 +255,95 @@ def download(name=None, dest=None, url=None, sha256=None, size=None, timeout=30.
     return dest
 
 
+def fetch_url(url, tmp, dest, timeout=30.0, progress=True, hint=None):
+    """Copy the body of ``url`` into the file ``tmp`` (a progress bar when ``progress``); any
+    network failure is a WeightsError naming ``dest``, the place to put a hand download (or
+    ``hint``, what to do by hand instead)."""
+    dest = pathlib.Path(dest)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            bar = None
+            if progress:
+                from tqdm import tqdm
+                bar = tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False)
+            try:
+                while True:
+                    block = response.read(1 << 20)
+                    if not block:
+                        break
+                    out.write(block)
+                    if bar is not None:
+                        bar.update(len(block))
+            finally:
+                if bar is not None:
+                    bar.close()
+    except (urllib.error.URLError, OSError, TimeoutError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise WeightsError(f"cannot download {url} ({reason}). "
+                           + (hint or f"Download it by hand and place it at {dest}")) from None
+
+
+LAMA_MEMBERS = ("config.yaml", "models/best.ckpt")
+
+
+def _unpack_lama_zip(archive, folder, url):
+    """Copy big-lama.zip's ``<top>/config.yaml`` and ``<top>/models/best.ckpt`` into ``folder``
+    (no other member, no path from the archive used as a path here; every byte read back against
+    the zip's CRC). Returns ``folder``."""
+    try:
+        with zipfile.ZipFile(archive) as z:
+            names = z.namelist()
+            ckpts = [n for n in names if n == "models/best.ckpt" or n.endswith("/models/best.ckpt")]
+            if len(ckpts) != 1:
+                raise WeightsError(f"{url} is not the big-lama archive (expected one models/best.ckpt, "
+                                   f"found {len(ckpts)})")
+            top = ckpts[0][:-len("models/best.ckpt")]
+            (folder / "models").mkdir(parents=True)
+            for member in LAMA_MEMBERS:
+                if top + member not in names:
+                    raise WeightsError(f"{url} is not the big-lama archive ({top + member} is missing)")
+                with z.open(top + member) as src, open(folder / member, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as e:
+        raise WeightsError(f"{url} did not return a complete zip archive ({e})") from None
+    return folder
+
+
+def _download_lama_zip(url, dest, timeout=30.0, progress=True):
+    """big-lama.zip -> the generator converted by ``lama.convert`` into ``dest`` (atomic: nothing
+    is written to ``dest`` unless every check passes). The archive and its unpacked files live
+    in a temporary folder beside ``dest``, removed afterwards."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".big-lama-", dir=dest.parent) as tmp:
+        tmp = pathlib.Path(tmp)
+        archive = tmp / "big-lama.zip"
+        fetch_url(url, archive, dest, timeout=timeout, progress=progress, hint=_lama_by_hand(dest))
+        folder = _unpack_lama_zip(archive, tmp / "big-lama", url)
+        archive.unlink()
+        try:
+            from lama import CheckpointError, LamaConfigError
+            from lama.convert import convert
+        except ImportError as e:
+            raise WeightsError(f"converting big-lama needs the lama package ({e})") from None
+        try:
+            convert(folder, dest)
+        except (CheckpointError, LamaConfigError) as e:
+            raise WeightsError(f"{url} did not hold usable LaMa weights ({e}); nothing was written to "
+                               f"{dest}") from None
+    return dest
+
+
+def _lama_by_hand(dest):
+    return (f"Download it by hand, unzip it and pass the big-lama folder with --lama-weights, or "
+            f"convert it once: python -m lama.convert big-lama {dest}")
+
+
 def manual_instructions(name):
     spec = _spec(name)
     where = target_path(name)
+    if spec.unpack == "lama-zip":
+        return f"{spec.name}: run `gone weights --download {spec.name}` ({spec.url}); {_lama_by_hand(where)}"
     if spec.url:
         return (f"{spec.name}: download {spec.url} and place it at {where} "
                 f"(or pass its path on the command line)")
@@ -250,8 +357,13 @@ def explain():
         found = find_weight_file(name)
         lines.append(f"{name}: {spec.description}")
         lines.append(f"  source : {spec.url or spec.source_page}")
+        if spec.licence:
+            lines.append(f"  licence: {spec.licence}")
         if spec.sha256:
             lines.append(f"  sha256 : {spec.sha256}")
+        elif spec.unpack == "lama-zip":
+            lines.append("  sha256 : not published (the archive is checked to be a complete zip whose "
+                         "best.ckpt LaMa's reader accepts; its generator is kept, converted)")
         elif not spec.is_directory:
             lines.append("  sha256 : not published (the download is checked to be complete HDF5; its SHA-256 is printed)")
         problem = cached_problem(name) if found else None
@@ -260,7 +372,10 @@ def explain():
         else:
             lines.append(f"  status : {'found at ' + str(found) if found else 'missing, expected at ' + str(target_path(name))}")
         if not found or problem:
-            if spec.url:
+            if spec.unpack == "lama-zip":
+                lines.append(f"  get it : gone weights --download {name}   (or: unzip big-lama.zip, then "
+                             f"python -m lama.convert big-lama {target_path(name)})")
+            elif spec.url:
                 lines.append(f"  get it : gone weights --download {name}   (or place the file at {target_path(name)})")
             else:
                 lines.append(f"  get it : {spec.manual_steps}; place it at {target_path(name)}")

@@ -26,7 +26,7 @@ def empty_cache(tmp_path, monkeypatch):
 
 
 def test_kinds_are_the_agreed_names():
-    assert INPAINTER_KINDS == ("auto", "deepfill", "deepfill-random", "patchmatch", "telea", "ns")
+    assert INPAINTER_KINDS == ("auto", "lama", "deepfill", "deepfill-random", "patchmatch", "telea", "ns")
 
 
 def test_auto_without_checkpoint_is_patchmatch_never_random(empty_cache):

@@ -144,8 +144,8 @@ def test_inpainter_given_as_a_kind(make_scene, monkeypatch, fake_inpainter):
     from gone import inpainters
     made = []
 
-    def make(kind, checkpoint=None):
-        made.append((kind, checkpoint))
+    def make(kind, checkpoint=None, lama_weights=None):
+        made.append((kind, checkpoint, lama_weights))
         fake_inpainter.description = f"fake {kind}"
         return fake_inpainter
     monkeypatch.setattr(inpainters, "make_inpainter", make)
@@ -155,7 +155,7 @@ def test_inpainter_given_as_a_kind(make_scene, monkeypatch, fake_inpainter):
     remover = PeopleRemover(None, "telea", inpaint_checkpoint="/ckpt")
     assert made == []                                   # built on first use only
     (res,) = remover.remove([img], hole_masks=[hole])
-    assert made == [("telea", "/ckpt")] and remover.inpainter_description == "fake telea"
+    assert made == [("telea", "/ckpt", None)] and remover.inpainter_description == "fake telea"
     _outside_identical(res, img)
     remover.remove([img], hole_masks=[hole])
     assert len(made) == 1
