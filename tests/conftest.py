@@ -60,6 +60,18 @@ def lama_reference_dir(reference_dir):
 
 
 @pytest.fixture(scope="session")
+def lama_full_weights(lama_reference_dir, tmp_path_factory):
+    """big-lama random weights (989 tensors, 204 MB) as make_weights.py --npz writes them."""
+    out = tmp_path_factory.mktemp("lama_weights") / "big_lama_random_weights.npz"
+    run = subprocess.run([sys.executable, str(lama_reference_dir / "make_weights.py"),
+                          str(lama_reference_dir / "variables.txt"), "--npz", str(out)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0 mismatches" in run.stdout
+    return out
+
+
+@pytest.fixture(scope="session")
 def mrcnn_reference_weights(mrcnn_reference_dir, tmp_path_factory):
     """The synthetic COCO weight file (Keras-2 HDF5 layout, 257 MB) made by the reference's
     make_weights.py, with variable-length string attributes (as Keras 2.15 writes them)."""

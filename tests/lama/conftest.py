@@ -2,25 +2,11 @@
 big-lama random weights, made once per test session by the reference's numpy-only make_weights.py."""
 import io
 import pickle
-import subprocess
-import sys
 import types
 import zipfile
 
 import numpy as np
 import pytest
-
-
-@pytest.fixture(scope="session")
-def lama_full_weights(lama_reference_dir, tmp_path_factory):
-    """big-lama random weights (989 tensors, 204 MB) as make_weights.py --npz writes them."""
-    out = tmp_path_factory.mktemp("lama_weights") / "big_lama_random_weights.npz"
-    run = subprocess.run([sys.executable, str(lama_reference_dir / "make_weights.py"),
-                          str(lama_reference_dir / "variables.txt"), "--npz", str(out)],
-                         capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "0 mismatches" in run.stdout
-    return out
 
 
 def nhwc(a):
