@@ -99,6 +99,29 @@ def _upright_exif(raw):
         return None
 
 
+def _header_size(path):
+    """(width, height) from the file's header by Pillow's own format plugins, without the pixel
+    limit that ``Image.open`` applies (which refuses a huge header before its size is known);
+    nothing is decoded. None when no plugin reads it."""
+    from PIL import Image
+    Image.init()
+    try:
+        with open(path, "rb") as fp:
+            prefix = fp.read(16)
+            for fmt in Image.ID:
+                factory, accept = Image.OPEN[fmt]
+                if accept is not None and not accept(prefix):
+                    continue
+                fp.seek(0)
+                try:
+                    return tuple(factory(fp, str(path)).size)
+                except Exception:
+                    continue
+    except OSError:
+        return None
+    return None
+
+
 @contextlib.contextmanager
 def open_image(path, size=None, what="image"):
     """``with open_image(path) as im:`` -- the repository's guarded ``PIL.Image.open``.
@@ -127,9 +150,8 @@ def open_image(path, size=None, what="image"):
         raise ImageReadError(f"{path}: not a recognised image file") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         if size is not None:   # Pillow refuses before its size can be compared: name both sizes
-            import re
-            pixels = re.search(r"\((\d+) pixels\)", str(e))
-            shown = f"{int(pixels.group(1)):,} pixels" if pixels else "over Pillow's pixel limit"
+            w_h = _header_size(path)
+            shown = f"{w_h[0]}x{w_h[1]}" if w_h else "over Pillow's pixel limit"
             raise ImageReadError(f"{path}: {what} is {shown} (refused before decoding) but the image "
                                  f"is {size[0]}x{size[1]}") from None
         raise ImageReadError(f"{path}: {what} too large ({e})") from None
