@@ -11,7 +11,7 @@ holes, filled by `LamaInpainter.predict` on a crop around each hole (margin --ma
 region-based pipeline does. Each backend runs in its own subprocess. Beside every time the sgemm
 rate measured around it (benchmarks/sgemm.py) and the load average are printed: on a shared
 machine only ratios taken in the same run compare. PyTorch is not installed here, so the original
-LaMa cannot run as a peer in the same run; the issue's figures for it (3.03 s at 512x512, 7.81 s at
+LaMa cannot run as a peer in the same run; the figures measured for it elsewhere (3.03 s at 512x512, 7.81 s at
 1024x576 on a quiet 2-core AVX-512 machine, sgemm 157 GFLOP/s) are the yardstick.
 
 Environment: GONE_LAMA_XLA=1 compiles the TensorFlow generator with XLA (jit_compile);

@@ -1,6 +1,6 @@
 """Speed of the classical inpainters (gone.inpainters): PatchMatch, Telea, Navier-Stokes.
 
-The issue's target: a 512x512 region with a 15 % hole in <= 2 s on 2 cores. The region is a
+The target: a 512x512 region with a 15 % hole in <= 2 s on 2 cores. The region is a
 512x512 crop of scikit-image's ``coffee`` (natural texture, no people); the hole is a centred
 block of 15 % of the area (198x198 px) or, with ``--hole person``, a person-like blob of the same
 area (a data_prep.synth figure, scaled). Prints, per inpainter: wall seconds (median of
