@@ -104,3 +104,30 @@ def deepfill_full_ckpt(deepfill_reference_dir, tmp_path_factory):
     with tarfile.open(deepfill_reference_dir / "full_ckpt.tar.xz", "r:xz") as tar:
         tar.extractall(out, filter="data")
     return out / "full_ckpt"
+
+
+@pytest.fixture
+def stopped_server(monkeypatch):
+    """``werkzeug.serving.make_server`` replaced by a server that stops at once, as after Ctrl-C
+    (port ``stopped_server.port``, 1 unless set); ``stopped_server.served`` lists (host, app) of
+    each server asked for."""
+    import types
+
+    import werkzeug.serving
+    state = types.SimpleNamespace(port=1, served=[])
+
+    class StoppedServer:
+        def __init__(self):
+            self.server_port = state.port
+
+        def serve_forever(self):
+            raise KeyboardInterrupt
+
+        def server_close(self):
+            pass
+
+    def make_server(host, port, app, **kwargs):
+        state.served.append((host, app))
+        return StoppedServer()
+    monkeypatch.setattr(werkzeug.serving, "make_server", make_server)
+    return state

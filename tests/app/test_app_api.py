@@ -285,23 +285,11 @@ def test_photos_dir_lists_only_its_images(oracle, two_people, tmp_path):
     assert noroot.get("/api/browse", headers=_session(noroot)).status_code == 404
 
 
-def test_cli_app_port_and_non_loopback_warning(monkeypatch, capsys, tmp_path):
+def test_cli_app_port_and_non_loopback_warning(stopped_server, capsys, tmp_path):
     assert cli.main(["app", "--port", "70000"]) == 2
     assert capsys.readouterr().err.strip() == "gone app: error: --port must be in 0..65535, got 70000"
     assert cli.main(["app", str(tmp_path / "missing")]) == 2
     assert "not a folder" in capsys.readouterr().err
-    import werkzeug.serving
-
-    class FakeServer:
-        server_port = 1
-
-        def serve_forever(self):
-            raise KeyboardInterrupt
-
-        def server_close(self):
-            pass
-
-    monkeypatch.setattr(werkzeug.serving, "make_server", lambda *a, **k: FakeServer())
     seen = []
     assert server.serve(host="0.0.0.0", port=1, out=seen.append) == 0
     assert "warning: listening on 0.0.0.0" in capsys.readouterr().err

@@ -336,19 +336,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "cannot read the labeling sheet" in err and "Traceback" not in err
 
 
-def test_non_loopback_host_warns(smoke_output, monkeypatch, capsys):
-    import werkzeug.serving
-
-    class FakeServer:
-        server_port = 1
-
-        def serve_forever(self):
-            raise KeyboardInterrupt
-
-        def server_close(self):
-            pass
-
-    monkeypatch.setattr(werkzeug.serving, "make_server", lambda *a, **k: FakeServer())
+def test_non_loopback_host_warns(smoke_output, stopped_server, capsys):
     assert label_app.serve([smoke_output], host="0.0.0.0", port=1, out=lambda m: None) == 0
     assert "warning: listening on 0.0.0.0" in capsys.readouterr().err
     assert label_app.serve([smoke_output], port=1, out=lambda m: None) == 0
@@ -367,27 +355,11 @@ def test_loopback_server_refuses_foreign_host_headers(smoke_output):
                                          ("127.0.0.1:8766", 200), ("LOCALHOST:8766", 200),
                                          ("[::2]:8766", 400), ("[2001:db8::1]:8766", 400),
                                          ("evil.example:8766", 400), ("[::1]x", 400)])
-def test_ipv6_loopback_server_trusts_its_own_host_header(smoke_output, monkeypatch, host, status):
+def test_ipv6_loopback_server_trusts_its_own_host_header(smoke_output, stopped_server, host, status):
     """`gone label DIR --host ::1`: the Host header the browser sends, [::1]:PORT, is trusted."""
-    import werkzeug.serving
-    served = []
-
-    class FakeServer:
-        server_port = 8766
-
-        def serve_forever(self):
-            raise KeyboardInterrupt
-
-        def server_close(self):
-            pass
-
-    def make_server(host, port, app, **kwargs):
-        served.append((host, app))
-        return FakeServer()
-
-    monkeypatch.setattr(werkzeug.serving, "make_server", make_server)
+    stopped_server.port = 8766
     assert label_app.serve([smoke_output], host="::1", port=8766, out=lambda m: None) == 0
-    (bound, app), = served
+    (bound, app), = stopped_server.served
     assert bound == "::1"
     r = app.test_client().get("/api/progress", headers={"Host": host})
     assert r.status_code == status
